@@ -1,0 +1,221 @@
+package data
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // register the JPEG decoder
+	_ "image/png"  // register the PNG decoder
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/image/draw"
+)
+
+// FolderOptions controls LoadImageFolder.
+type FolderOptions struct {
+	// Gray loads one luma channel (C=1, ITU-R 601 weights as in
+	// image/color.GrayModel); otherwise RGB (C=3).
+	Gray bool
+	// Classes labels images by class subfolder: each immediate subfolder of
+	// dir is a class, numbered by its place in sorted order (hidden ones,
+	// starting with ".", are ignored), and holds that class's images at any
+	// depth. Images directly in dir are then an error.
+	Classes bool
+	// Recursive also loads images in subfolders at any depth when Classes
+	// is off (Classes always searches class folders recursively).
+	Recursive bool
+	// Limit keeps only the first Limit images in path order (all when ≤ 0);
+	// only those are decoded.
+	Limit int
+}
+
+// imageExts are the file name extensions LoadImageFolder reads.
+var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
+
+// LoadImageFolder reads the PNG and JPEG images (by extension, any case) in
+// dir, sorted by path, as a size×size dataset named after dir: each image is
+// center-cropped to a square and resized with Catmull-Rom (copied unscaled
+// when the crop is already size×size). Transparent pixels are composited on
+// black. Labels are set only with opts.Classes.
+func LoadImageFolder(dir string, size int, opts FolderOptions) (*Dataset, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("data: image folder %s: size %d, expected a positive image side", dir, size)
+	}
+	files, labels, err := listImages(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		how := "directly in it (set Recursive to search subfolders)"
+		if opts.Classes {
+			how = "in its class subfolders"
+		} else if opts.Recursive {
+			how = "in it or its subfolders"
+		}
+		return nil, fmt.Errorf("data: image folder %s: no images found %s, expected .png, .jpg or .jpeg files", dir, how)
+	}
+	if opts.Limit > 0 && opts.Limit < len(files) {
+		files = files[:opts.Limit]
+		if labels != nil {
+			labels = labels[:opts.Limit]
+		}
+	}
+
+	c := 3
+	if opts.Gray {
+		c = 1
+	}
+	dim := c * size * size
+	d := &Dataset{Name: filepath.Base(filepath.Clean(dir)), C: c, H: size, W: size, Pixels: make([]float32, len(files)*dim), Labels: labels}
+
+	// Decode in parallel; each worker writes only its images' slots, and
+	// the error reported is that of the first failing file in path order.
+	errs := make([]error, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := image.NewRGBA(image.Rect(0, 0, size, size))
+			for i := range next {
+				errs[i] = loadImageInto(files[i], dst, d.Pixels[i*dim:(i+1)*dim], opts.Gray)
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// listImages finds the image files under dir in path order, with their class
+// labels when opts.Classes.
+func listImages(dir string, opts FolderOptions) (files []string, labels []int, err error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data: image folder: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, nil, fmt.Errorf("data: image folder %s is not a directory", dir)
+	}
+	if !opts.Classes {
+		files, err = findImages(dir, opts.Recursive)
+		return files, nil, err
+	}
+	entries, err := os.ReadDir(dir) // sorted by name
+	if err != nil {
+		return nil, nil, fmt.Errorf("data: image folder: %w", err)
+	}
+	class := 0
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if !e.IsDir() {
+			if imageExts[strings.ToLower(filepath.Ext(p))] {
+				return nil, nil, fmt.Errorf("data: image folder %s: image %s is not in a class subfolder", dir, p)
+			}
+			continue
+		}
+		found, err := findImages(p, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, f := range found {
+			files = append(files, f)
+			labels = append(labels, class)
+		}
+		class++
+	}
+	return files, labels, nil
+}
+
+// findImages lists image files under dir (recursively or not), sorted by
+// path; hidden files and folders are skipped.
+func findImages(dir string, recursive bool) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		if strings.HasPrefix(e.Name(), ".") || (e.IsDir() && !recursive) {
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(p))] {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data: image folder %s: %w", dir, err)
+	}
+	sort.Strings(files) // WalkDir's order is lexical per folder, not by whole path
+	return files, nil
+}
+
+// loadImageInto decodes path, center-crops and resizes it into dst
+// (scratch), and writes its C×H×W values in [-1, 1] to out.
+func loadImageInto(path string, dst *image.RGBA, out []float32, gray bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("data: image folder: %w", err)
+	}
+	src, format, err := image.Decode(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("data: image %s: cannot decode as PNG or JPEG: %w", path, err)
+	}
+	b := src.Bounds()
+	side := min(b.Dx(), b.Dy())
+	if side == 0 {
+		return fmt.Errorf("data: image %s: empty %s image (%dx%d)", path, format, b.Dx(), b.Dy())
+	}
+	crop := image.Rect(0, 0, side, side).Add(b.Min).Add(image.Pt((b.Dx()-side)/2, (b.Dy()-side)/2))
+	size := dst.Rect.Dx()
+	// Drawing Over the cleared (transparent black) scratch leaves each pixel
+	// premultiplied by its alpha: composited on black.
+	clear(dst.Pix)
+	if side == size {
+		draw.Copy(dst, image.Point{}, src, crop, draw.Over, nil)
+	} else {
+		draw.CatmullRom.Scale(dst, dst.Rect, src, crop, draw.Over, nil)
+	}
+
+	plane := size * size
+	for y := range size {
+		for x := range size {
+			o := dst.PixOffset(x, y)
+			r, g, bl := dst.Pix[o], dst.Pix[o+1], dst.Pix[o+2]
+			i := y*size + x
+			if gray {
+				out[i] = ByteToUnit(color.GrayModel.Convert(color.RGBA{r, g, bl, 255}).(color.Gray).Y)
+				continue
+			}
+			out[i] = ByteToUnit(r)
+			out[plane+i] = ByteToUnit(g)
+			out[2*plane+i] = ByteToUnit(bl)
+		}
+	}
+	return nil
+}

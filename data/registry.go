@@ -1,0 +1,159 @@
+package data
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Split names a dataset's training or test part.
+type Split string
+
+const (
+	Train Split = "train"
+	Test  Split = "test"
+)
+
+// DataDirEnv is the environment variable that names the data directory when
+// no flag does.
+const DataDirEnv = "EIGENSCORE_DATA"
+
+// idxSets are the named datasets stored as IDX files under DataDir/<name>/.
+var idxSets = map[string]bool{"mnist": true, "fashion-mnist": true}
+
+// Names lists the dataset names Load accepts.
+func Names() []string {
+	names := make([]string, 0, len(idxSets))
+	for n := range idxSets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DataDir resolves the data directory: the flag value, else $EIGENSCORE_DATA,
+// else ./data-cache.
+func DataDir(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if env := os.Getenv(DataDirEnv); env != "" {
+		return env
+	}
+	return "data-cache"
+}
+
+// Spec is a parsed dataset reference: a name (or IDX image path) and an
+// optional class filter, written "fashion-mnist", "fashion-mnist:0-4" or
+// "/path/to/images-idx3-ubyte.gz:1,3".
+type Spec struct {
+	Name    string
+	Classes []int
+}
+
+// ParseSpec parses "name[:classes]" where classes is "a-b" or "a,b,c".
+func ParseSpec(s string) (Spec, error) {
+	name, cls, found := strings.Cut(s, ":")
+	if name == "" {
+		return Spec{}, fmt.Errorf("data: empty dataset name in %q", s)
+	}
+	sp := Spec{Name: name}
+	if !found {
+		return sp, nil
+	}
+	classes, err := ParseClasses(cls)
+	if err != nil {
+		return Spec{}, fmt.Errorf("data: dataset %q: %w", s, err)
+	}
+	sp.Classes = classes
+	return sp, nil
+}
+
+// ParseClasses parses "0-4" or "1,3,7".
+func ParseClasses(s string) ([]int, error) {
+	if lo, hi, ok := strings.Cut(s, "-"); ok {
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil || a > b || a < 0 {
+			return nil, fmt.Errorf("bad class range %q, want like 0-4", s)
+		}
+		var out []int
+		for c := a; c <= b; c++ {
+			out = append(out, c)
+		}
+		return out, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 0 {
+			return nil, fmt.Errorf("bad class list %q, want like 1,3,7", s)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (s Spec) String() string {
+	if len(s.Classes) == 0 {
+		return s.Name
+	}
+	return s.Name + ":" + FormatClasses(s.Classes)
+}
+
+// Load reads a split of a dataset named by spec from dir. Named IDX datasets
+// live in dir/<name>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. A
+// spec whose name is a path to an IDX image file loads that file (and a
+// labels file beside it when its name follows the MNIST convention), whatever
+// the split.
+func Load(dir string, spec Spec, split Split) (*Dataset, error) {
+	var ds *Dataset
+	var err error
+	switch {
+	case idxSets[spec.Name]:
+		prefix := map[Split]string{Train: "train", Test: "t10k"}[split]
+		if prefix == "" {
+			return nil, fmt.Errorf("data: unknown split %q, want train or test", split)
+		}
+		sub := filepath.Join(dir, spec.Name)
+		img, err := findFile(sub, prefix+"-images-idx3-ubyte")
+		if err != nil {
+			return nil, fmt.Errorf("data: dataset %s: %w (run `make data` or set --data-dir / %s)", spec.Name, err, DataDirEnv)
+		}
+		lab, _ := findFile(sub, prefix+"-labels-idx1-ubyte")
+		ds, err = LoadIDX(spec.Name, img, lab)
+		if err != nil {
+			return nil, err
+		}
+	case fileExists(spec.Name):
+		lab := strings.Replace(spec.Name, "images-idx3", "labels-idx1", 1)
+		if lab == spec.Name || !fileExists(lab) {
+			lab = ""
+		}
+		ds, err = LoadIDX(spec.Name, spec.Name, lab)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("data: unknown dataset %q: want one of %s, or a path to an IDX image file", spec.Name, strings.Join(Names(), ", "))
+	}
+	ds.Name = spec.Name
+	return ds.FilterClasses(spec.Classes)
+}
+
+func findFile(dir, base string) (string, error) {
+	for _, p := range []string{base + ".gz", base} {
+		if fileExists(filepath.Join(dir, p)) {
+			return filepath.Join(dir, p), nil
+		}
+	}
+	return "", fmt.Errorf("no %s[.gz] in %s", base, dir)
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}

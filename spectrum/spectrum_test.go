@@ -1,0 +1,226 @@
+package spectrum_test
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/internal/testenv"
+	"github.com/eigenscore/eigenscore/spectrum"
+)
+
+// exactTop returns the k largest eigenvalues of Cov[x|y] by dense
+// eigendecomposition.
+func exactTop(t *testing.T, cov *mat.SymDense, k int) []float64 {
+	var eig mat.EigenSym
+	if !eig.Factorize(cov, false) {
+		t.Fatal("eigendecomposition failed")
+	}
+	v := eig.Values(nil)
+	sort.Sort(sort.Reverse(sort.Float64Slice(v)))
+	return v[:k]
+}
+
+// The estimator must reproduce the exact top-3 eigenvalues of the mixture's
+// posterior covariance to 1% for at least 95% of draws (issue acceptance).
+//
+// Two settings differ from the reference protocol, for reasons this test
+// measured: the finite-difference step c = 1 is not small against the
+// mixture's curvature at σ ≈ 1.24 (it overestimated λ_1 by 19% on one
+// draw), so c = 1e-3; and the 0.98 overlap rule stops while the nearly
+// degenerate top eigenvectors still mix (estimates 2–5% low), so the
+// eigenvalue-change rule with tolerance 1e-4 is used, whose error bound is
+// 1e-4/(2(1−r)) ≤ 0.5% for every eigenvalue ratio r ≤ 0.99 (see
+// Config.ValueTol); ratios above 0.99 are within 1% by definition.
+func TestEstimatorMatchesExactSpectrum(t *testing.T) {
+	m := testenv.FashionMixture(t)
+	ds := testenv.Load(t, "fashion-mnist", "test").Head(4)
+	for _, prec := range []spectrum.Precision{spectrum.Float64, spectrum.Float32} {
+		est := spectrum.Estimator{Denoiser: m, Seed: 7, Config: spectrum.Config{KeepVectors: true, Precision: prec, Step: 1e-3, ValueTol: 1e-4, MaxIter: 1000}}
+		var tasks []spectrum.Task
+		for i := 0; i < ds.Len(); i++ {
+			for j, s := range []float64{0.34226, 0.72359, 1.24016} {
+				tasks = append(tasks, spectrum.Task{Image: ds.Image(i), Sigma: s, Key: uint64(10*i + j)})
+			}
+		}
+		res, err := est.Run(context.Background(), tasks, 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total, good := 0, 0
+		worst := 0.0
+		for ti, r := range res {
+			for _, dr := range r.Draws {
+				cov, _ := m.Cov(dr.Input, tasks[ti].Sigma)
+				want := exactTop(t, cov, 3)
+				rel := 0.0
+				for i := range want {
+					rel = math.Max(rel, math.Abs(dr.Values[i]-want[i])/want[i])
+				}
+				worst = math.Max(worst, rel)
+				if rel > 0.01 && total < 6 {
+					t.Logf("σ=%v est %v exact %v conv %v it %d", tasks[ti].Sigma, dr.Values, want, dr.Converged, dr.Iterations)
+				}
+				total++
+				if rel <= 0.01 {
+					good++
+				}
+			}
+		}
+		t.Logf("precision %d: %d/%d draws within 1%%, worst relative error %.2e", prec, good, total, worst)
+		if total != len(tasks)*2 {
+			t.Fatalf("got %d draws, want %d", total, len(tasks)*2)
+		}
+		if float64(good) < 0.95*float64(total) {
+			t.Errorf("only %d of %d draws within 1%% of the exact top-3 eigenvalues", good, total)
+		}
+	}
+}
+
+// linear is the exact denoiser of a Gaussian prior N(0, diag(s)) in d
+// dimensions: D(y) = s/(s+σ²)·y, so Cov[x|y] = diag(sσ²/(s+σ²)).
+type linear struct {
+	s     []float64
+	noise float64 // standard deviation of noise added to every output
+	rng   *rand.Rand
+}
+
+func (l *linear) Shape() denoise.Shape { return denoise.Shape{C: 1, H: 1, W: len(l.s)} }
+
+func (l *linear) Denoise(_ context.Context, x, sigma, out []float32) error {
+	d := len(l.s)
+	for i, s := range sigma {
+		s2 := float64(s) * float64(s)
+		for j := 0; j < d; j++ {
+			v := l.s[j] / (l.s[j] + s2) * float64(x[i*d+j])
+			if l.noise > 0 {
+				v += l.noise * l.rng.NormFloat64()
+			}
+			out[i*d+j] = float32(v)
+		}
+	}
+	return nil
+}
+
+func separated(d int) []float64 {
+	s := make([]float64, d)
+	for j := range s {
+		s[j] = 0.01
+	}
+	// At σ = 0.5 the Jacobian's eigenvalues s/(s+σ²) are 0.8, 0.5, 0.2 and
+	// 0.04 elsewhere: every ratio λ_{i+1}/λ_i is at most 0.625, so the
+	// subspace iteration resolves each eigenvector within the 50 iterations.
+	s[3], s[10], s[20] = 1, 0.25, 0.0625
+	return s
+}
+
+func TestConvergedFlag(t *testing.T) {
+	ctx := context.Background()
+	img := make([]float32, 50)
+	tasks := []spectrum.Task{{Image: img, Sigma: 0.5, Key: 1}}
+
+	// A linear denoiser with a well-separated spectrum converges, to the
+	// right eigenvalues and eigenvectors.
+	lin := &linear{s: separated(50)}
+	est := spectrum.Estimator{Denoiser: lin, Seed: 1, Config: spectrum.Config{KeepVectors: true, ValueTol: 1e-7}}
+	res, err := est.Run(ctx, tasks, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dr := range res[0].Draws {
+		if !dr.Converged {
+			t.Fatalf("did not converge on a separated spectrum: %+v", dr)
+		}
+		for i, j := range []int{3, 10, 20} {
+			s := lin.s[j]
+			want := s * 0.25 / (s + 0.25)
+			if math.Abs(dr.Values[i]-want)/want > 1e-3 {
+				t.Errorf("λ%d = %v, want %v", i+1, dr.Values[i], want)
+			}
+			if math.Abs(dr.Vectors[i][j]) < 0.999 {
+				t.Errorf("v%d has |v[%d]| = %v, want ≈1", i+1, j, math.Abs(dr.Vectors[i][j]))
+			}
+		}
+	}
+
+	// The reference overlap rule converges here too.
+	est.Config.ValueTol = 0
+	res, err = est.Run(ctx, tasks, 3, nil)
+	if err != nil || res[0].Converged != 3 {
+		t.Fatalf("overlap rule: %d of 3 converged (%v)", res[0].Converged, err)
+	}
+
+	// Fewer iterations than the patience rule needs: never converged.
+	est.Config.MaxIter = 4
+	res, err = est.Run(ctx, tasks, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Converged != 0 || res[0].Attempts != 10 {
+		t.Errorf("MaxIter 4: converged %d of %d attempts, want 0 of 10 (5 redraws per draw)", res[0].Converged, res[0].Attempts)
+	}
+	if len(res[0].Draws) != 2 || res[0].Draws[0].Converged {
+		t.Errorf("want 2 non-converged draws reported, got %+v", res[0].Draws)
+	}
+
+	// A denoiser whose output is dominated by noise has no stable subspace.
+	noisy := &linear{s: separated(50), noise: 1, rng: rand.New(rand.NewPCG(1, 1))}
+	est = spectrum.Estimator{Denoiser: noisy, Seed: 1}
+	res, err = est.Run(ctx, tasks, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Converged != 0 {
+		t.Errorf("noisy denoiser converged in %d draws", res[0].Converged)
+	}
+}
+
+// The same seed gives the same draws whatever the batch size.
+func TestDeterministicAcrossBatching(t *testing.T) {
+	lin := &linear{s: separated(50)}
+	var tasks []spectrum.Task
+	for i := 0; i < 5; i++ {
+		img := make([]float32, 50)
+		img[i] = 1
+		tasks = append(tasks, spectrum.Task{Image: img, Sigma: 0.3 + 0.1*float64(i), Key: uint64(i)})
+	}
+	run := func(batch int) []spectrum.Result {
+		est := spectrum.Estimator{Denoiser: lin, Seed: 9, Config: spectrum.Config{Batch: batch}}
+		r, err := est.Run(context.Background(), tasks, 3, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b := run(1), run(7)
+	for i := range a {
+		for j := range a[i].Draws {
+			for l := range a[i].Draws[j].Values {
+				if a[i].Draws[j].Values[l] != b[i].Draws[j].Values[l] {
+					t.Fatalf("task %d draw %d differs between batch sizes", i, j)
+				}
+			}
+		}
+	}
+}
+
+func TestRejectsBadTasks(t *testing.T) {
+	lin := &linear{s: separated(50)}
+	est := spectrum.Estimator{Denoiser: lin}
+	ctx := context.Background()
+	if _, err := est.Run(ctx, []spectrum.Task{{Image: make([]float32, 49), Sigma: 1}}, 1, nil); err == nil {
+		t.Error("wrong image size accepted")
+	}
+	if _, err := est.Run(ctx, []spectrum.Task{{Image: make([]float32, 50), Sigma: math.NaN()}}, 1, nil); err == nil {
+		t.Error("NaN sigma accepted")
+	}
+	est.Config.Precision = spectrum.Float64
+	if _, err := est.Run(ctx, []spectrum.Task{{Image: make([]float32, 50), Sigma: 1}}, 1, nil); err == nil {
+		t.Error("float64 mode accepted a float32-only denoiser")
+	}
+}
