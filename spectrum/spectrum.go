@@ -36,14 +36,35 @@ const (
 	Float64
 )
 
+// MarshalText writes "float32" or "float64".
+func (p Precision) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+func (p Precision) String() string {
+	if p == Float64 {
+		return "float64"
+	}
+	return "float32"
+}
+
+// ParsePrecision reads "float32" or "float64".
+func ParsePrecision(s string) (Precision, error) {
+	switch s {
+	case "float32":
+		return Float32, nil
+	case "float64":
+		return Float64, nil
+	}
+	return 0, fmt.Errorf("spectrum: unknown precision %q, want float32 or float64", s)
+}
+
 // Config holds the estimator's parameters. The zero value of a field selects
 // the reference default.
 type Config struct {
-	K         int     // eigenvalues to estimate (3)
-	Step      float64 // c, the norm of a finite-difference direction (1)
-	MaxIter   int     // iteration cap T_max (50)
-	Overlap   float64 // convergence threshold on the mean overlap (0.98)
-	Patience  int     // consecutive iterations meeting the rule (5)
+	K        int     `json:"k"`        // eigenvalues to estimate (3)
+	Step     float64 `json:"step"`     // c, the norm of a finite-difference direction (1)
+	MaxIter  int     `json:"max_iter"` // iteration cap T_max (50)
+	Overlap  float64 `json:"overlap"`  // convergence threshold on the mean overlap (0.98)
+	Patience int     `json:"patience"` // consecutive iterations meeting the rule (5)
 	// ValueTol, when positive, replaces the overlap rule: the iteration has
 	// converged when no eigenvalue estimate changed by more than ValueTol
 	// (relative) for Patience consecutive iterations. Where the top
@@ -52,12 +73,12 @@ type Config struct {
 	// smaller eigenvalues, and the estimates come out a few percent low; a
 	// component with eigenvalue ratio r to the top contributes a relative
 	// error of about ValueTol/(2(1−r)) when this rule stops.
-	ValueTol float64
-	Redraw    int     // attempts allowed per draw asked for (5); 1 disables redraws
-	Batch     int     // problems evaluated together (32)
-	Precision Precision
+	ValueTol  float64   `json:"value_tol,omitempty"`
+	Redraw    int       `json:"redraw"` // attempts allowed per draw asked for (5); 1 disables redraws
+	Batch     int       `json:"batch"`  // problems evaluated together (32)
+	Precision Precision `json:"precision"`
 	// KeepVectors keeps the estimated eigenvectors in each Draw.
-	KeepVectors bool
+	KeepVectors bool `json:"-"`
 }
 
 // WithDefaults fills zero fields with the reference values.

@@ -14,7 +14,7 @@ import (
 )
 
 // The exact covariance must equal σ²·∂D/∂y. Central differences with step h
-// have truncation error O(h²·‖D'''‖) and rounding error O(ε/h); h = 1e-4
+// have truncation error O(h²·‖D”'‖) and rounding error O(ε/h); h = 1e-4
 // keeps both far below the 1e-6 relative tolerance for D of order one.
 func TestCovIsJacobian(t *testing.T) {
 	m := testenv.FashionMixture(t)
