@@ -46,7 +46,7 @@ func Trace(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigmas [
 		chunk := items[start:min(start+half, len(items))]
 		m := len(chunk)
 		for b, it := range chunk {
-			key := detector.ImageKey(ds.Name, it.img)*31 + uint64(it.sig)
+			key := detector.ImageKey(ds.Name, ds.Image(it.img))*31 + uint64(it.sig)
 			noisy(y, ds.Image(it.img), sigmas[it.sig], seed, key, 0)
 			rng := rand.New(rand.NewPCG(seed^0x7ACE, key*1000003+uint64(it.probe)))
 			v := vs[b]

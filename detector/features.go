@@ -4,6 +4,7 @@ package detector
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -43,12 +44,18 @@ type Spectra struct {
 	NotConverged int
 }
 
-// ImageKey derives a per-image noise-stream key from the dataset name and
-// the image index, so that different sets never share noise draws and the
-// same image always gets the same draws for a seed.
-func ImageKey(set string, index int) uint64 {
+// ImageKey derives a per-image noise-stream key from the set's name and the
+// image's pixels, so that different sets never share noise draws and an
+// image gets the same draws for a seed however the set is split into
+// batches or cache chunks.
+func ImageKey(set string, img []float32) uint64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%s#%d", set, index)
+	h.Write([]byte(set))
+	var b [4]byte
+	for _, v := range img {
+		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+		h.Write(b[:])
+	}
 	return h.Sum64()
 }
 
@@ -57,7 +64,7 @@ func ImageKey(set string, index int) uint64 {
 func Estimate(ctx context.Context, est *spectrum.Estimator, ds *data.Dataset, sigmas []float64, draws int, progress func(done int)) (*Spectra, error) {
 	tasks := make([]spectrum.Task, 0, ds.Len()*len(sigmas))
 	for i := 0; i < ds.Len(); i++ {
-		key := ImageKey(ds.Name, i)
+		key := ImageKey(ds.Name, ds.Image(i))
 		for j, s := range sigmas {
 			tasks = append(tasks, spectrum.Task{Image: ds.Image(i), Sigma: s, Key: key*31 + uint64(j)})
 		}

@@ -61,12 +61,13 @@ func Mixture(dataDir, cacheDir, idSpec string, opts gmm.FitOptions) (*gmm.Mixtur
 }
 
 // OpenDenoiser resolves a --denoiser value: "gmm" fits (or loads) the
-// mixture of the ID dataset.
-func OpenDenoiser(name, dataDir, cacheDir, idSpec string) (denoise.Denoiser, func(), error) {
+// mixture of the ID dataset. It returns the denoiser, an identifier for
+// cache keys, and a function that releases it.
+func OpenDenoiser(name, dataDir, cacheDir, idSpec string) (denoise.Denoiser, string, func(), error) {
 	switch {
 	case name == "gmm":
 		m, err := Mixture(dataDir, cacheDir, idSpec, gmm.FitOptions{})
-		return m, func() {}, err
+		return m, "gmm:" + idSpec, func() {}, err
 	}
-	return nil, nil, fmt.Errorf("unknown denoiser %q: want gmm", name)
+	return nil, "", nil, fmt.Errorf("unknown denoiser %q: want gmm", name)
 }

@@ -5,16 +5,12 @@
 package eval
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"sort"
-	"time"
 
 	"github.com/eigenscore/eigenscore/data"
-	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/detector"
-	"github.com/eigenscore/eigenscore/metrics"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
 
@@ -33,33 +29,9 @@ type Config struct {
 	Aggregation detector.Aggregation `json:"aggregation"`
 	Acceptance  float64              `json:"acceptance"`
 	Bootstrap   int                  `json:"bootstrap"`
-}
-
-// MethodResult is one detector's metrics on the pair.
-type MethodResult struct {
-	metrics.Report
-	CI          map[string]metrics.Interval `json:"ci95"`
-	NFEPerImage float64                     `json:"nfe_per_image"`
-	Threshold   float64                     `json:"threshold"`
-	// IDAccepted is the fraction of ID test images scoring at or below the
-	// threshold (the target is Config.Acceptance).
-	IDAccepted float64 `json:"id_accepted"`
-	// OODFlagged is the fraction of OOD test images above the threshold.
-	OODFlagged float64 `json:"ood_flagged"`
-	Note       string  `json:"note,omitempty"`
-}
-
-// Result is what eval writes as JSON.
-type Result struct {
-	ID      string                  `json:"id"`
-	OOD     string                  `json:"ood"`
-	Config  Config                  `json:"config"`
-	Methods map[string]MethodResult `json:"methods"`
-	// Scores per method, for plots: ID test and OOD test.
-	Scores       map[string][2][]float64      `json:"-"`
-	Spectra      map[string]*detector.Spectra `json:"-"`
-	NotConverged int                          `json:"not_converged"`
-	Seconds      float64                      `json:"seconds"`
+	Probes      int                  `json:"probes"` // Hutchinson probes per image and σ
+	Methods     []string             `json:"methods"`
+	Protocol    string               `json:"protocol"`
 }
 
 // Progress creates a progress reporter for a stage with total steps; it
@@ -120,98 +92,5 @@ func Sample(ds *data.Dataset, n int, seed uint64, role string) *data.Dataset {
 	sort.Ints(idx)
 	out := ds.Subset(idx)
 	out.Name = ds.Name + "/" + role
-	return out
-}
-
-// Run evaluates EigenScore on the sets with the denoiser.
-func Run(ctx context.Context, cfg Config, den denoise.Denoiser, sets *Sets, progress Progress) (*Result, error) {
-	start := time.Now()
-	shape := den.Shape()
-	if shape.C != sets.ID.C || shape.H != sets.ID.H || shape.W != sets.ID.W {
-		return nil, fmt.Errorf("eval: the denoiser takes %v images but %s has %dx%dx%d", shape, sets.ID.Name, sets.ID.C, sets.ID.H, sets.ID.W)
-	}
-	counter := denoise.NewCounter(den)
-	est := &spectrum.Estimator{Denoiser: counter, Config: cfg.Estimator, Seed: cfg.Seed}
-	res := &Result{ID: cfg.ID, OOD: cfg.OOD, Config: cfg, Methods: map[string]MethodResult{},
-		Scores: map[string][2][]float64{}, Spectra: map[string]*detector.Spectra{}}
-	var nfe int64
-	for _, role := range []struct {
-		name string
-		ds   *data.Dataset
-	}{{"fit", sets.Fit}, {"id", sets.ID}, {"ood", sets.OOD}} {
-		update, finish := progress("spectra "+role.name+" ("+role.ds.Name+")", role.ds.Len()*len(cfg.Sigmas))
-		before := counter.NFE()
-		sp, err := detector.Estimate(ctx, est, role.ds, cfg.Sigmas, cfg.Draws, update)
-		finish()
-		if err != nil {
-			return nil, err
-		}
-		if sp.NFE != counter.NFE()-before {
-			return nil, fmt.Errorf("eval: estimator reported %d NFEs, the denoiser counted %d", sp.NFE, counter.NFE()-before)
-		}
-		nfe += sp.NFE
-		res.NotConverged += sp.NotConverged
-		res.Spectra[role.name] = sp
-	}
-	names := FeatureNames(cfg.Sigmas, cfg.Aggregation, cfg.Draws)
-	det, err := detector.Fit(names, res.Spectra["fit"].Features(cfg.Aggregation), cfg.Acceptance, detector.TwoSided)
-	if err != nil {
-		return nil, err
-	}
-	perImage := float64(nfe) / float64(sets.Fit.Len()+sets.ID.Len()+sets.OOD.Len())
-	idF := res.Spectra["id"].Features(cfg.Aggregation)
-	oodF := res.Spectra["ood"].Features(cfg.Aggregation)
-	for _, m := range []struct {
-		name  string
-		score detector.Score
-		note  string
-	}{
-		{"eigenscore", detector.OneSided, "paper: standardised per-σ features, summed (one-sided)"},
-		{"eigenscore-2s", detector.TwoSided, "ours: Mahalanobis distance of log-features (two-sided)"},
-	} {
-		idS, err := det.ScoreAll(idF, m.score)
-		if err != nil {
-			return nil, err
-		}
-		oodS, err := det.ScoreAll(oodF, m.score)
-		if err != nil {
-			return nil, err
-		}
-		res.Scores[m.name] = [2][]float64{idS, oodS}
-		mr := MethodResult{Report: metrics.Evaluate(idS, oodS), NFEPerImage: perImage, Threshold: det.Thresholds[m.score], Note: m.note}
-		if cfg.Bootstrap > 0 {
-			mr.CI = metrics.Bootstrap(idS, oodS, cfg.Bootstrap, cfg.Seed)
-		}
-		mr.IDAccepted = 1 - flagged(idS, mr.Threshold)
-		mr.OODFlagged = flagged(oodS, mr.Threshold)
-		res.Methods[m.name] = mr
-	}
-	res.Seconds = time.Since(start).Seconds()
-	return res, nil
-}
-
-func flagged(scores []float64, thr float64) float64 {
-	n := 0
-	for _, s := range scores {
-		if s > thr {
-			n++
-		}
-	}
-	return float64(n) / float64(len(scores))
-}
-
-// FeatureNames names the feature columns: "sigma=0.342" per level, with a
-// draw suffix for the "all" aggregation.
-func FeatureNames(sigmas []float64, agg detector.Aggregation, draws int) []string {
-	var out []string
-	for _, s := range sigmas {
-		if agg == detector.All {
-			for d := 0; d < draws; d++ {
-				out = append(out, fmt.Sprintf("sigma=%.4g/draw%d", s, d))
-			}
-			continue
-		}
-		out = append(out, fmt.Sprintf("sigma=%.4g", s))
-	}
 	return out
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -21,6 +21,8 @@ func newEvalCmd(g *globals) *cobra.Command {
 		noise    noiseFlags
 		cfg      eval.Config
 		agg, out string
+		methods  []string
+		noCache  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "eval",
@@ -49,12 +51,19 @@ func newEvalCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			den, closeFn, err := eval.OpenDenoiser(cfg.Denoiser, dataDir, eval.CacheDir(g.cacheDir), cfg.ID)
+			cfg.Methods = methods
+			cfg.Protocol = "deploy"
+			cacheDir := eval.CacheDir(g.cacheDir)
+			den, modelID, closeFn, err := eval.OpenDenoiser(cfg.Denoiser, dataDir, cacheDir, cfg.ID)
 			if err != nil {
 				return err
 			}
 			defer closeFn()
-			res, err := eval.Run(cmd.Context(), cfg, den, sets, g.progress())
+			cache := eval.Cache{Dir: cacheDir}
+			if noCache {
+				cache.Dir = ""
+			}
+			res, err := eval.Run(cmd.Context(), cfg, den, modelID, sets, cache, g.progress())
 			if err != nil {
 				return err
 			}
@@ -81,6 +90,9 @@ func newEvalCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&cfg.Bootstrap, "bootstrap", 1000, "bootstrap resamples for 95% confidence intervals (0: none)")
 	cmd.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed (data sampling and noise draws)")
 	cmd.Flags().StringVar(&out, "json", "", "write results as JSON to this file")
+	cmd.Flags().StringSliceVar(&methods, "methods", nil, "methods to run (default all): "+strings.Join(eval.MethodNames(), ","))
+	cmd.Flags().IntVar(&cfg.Probes, "probes", 4, "Hutchinson probes per image and σ for the trace method")
+	cmd.Flags().BoolVar(&noCache, "no-cache", false, "do not read or write the per-image feature cache")
 	return cmd
 }
 
@@ -88,19 +100,17 @@ func printTable(w io.Writer, res *eval.Result) {
 	fmt.Fprintf(w, "ID %s vs OOD %s — %d test images each, detector fitted on %d ID training images\n",
 		res.ID, res.OOD, res.Config.N, res.Config.FitN)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "method\tAUROC\t95% CI\tAUPR-In\tAUPR-Out\tFPR@95TPR\tID accepted\tNFE/image")
-	names := make([]string, 0, len(res.Methods))
-	for n := range res.Methods {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		m := res.Methods[n]
+	fmt.Fprintln(tw, "method\tAUROC\t95% CI\tAUPR-In\tAUPR-Out\tFPR@95TPR\tID accepted\tNFE/image\tseconds")
+	for _, n := range eval.MethodNames() {
+		m, ok := res.Methods[n]
+		if !ok {
+			continue
+		}
 		ci := "-"
 		if c, ok := m.CI["auroc"]; ok {
 			ci = fmt.Sprintf("[%.3f, %.3f]", c.Lo, c.Hi)
 		}
-		fmt.Fprintf(tw, "%s\t%.4f\t%s\t%.4f\t%.4f\t%.4f\t%.3f\t%.0f\n", n, m.AUROC, ci, m.AUPRIn, m.AUPROut, m.FPR95, m.IDAccepted, m.NFEPerImage)
+		fmt.Fprintf(tw, "%s\t%.4f\t%s\t%.4f\t%.4f\t%.4f\t%.3f\t%.0f\t%.1f\n", n, m.AUROC, ci, m.AUPRIn, m.AUPROut, m.FPR95, m.IDAccepted, m.NFEPerImage, m.Seconds)
 	}
 	tw.Flush()
 	if res.NotConverged > 0 {

@@ -47,7 +47,7 @@ func newSpectrumCmd(g *globals) *cobra.Command {
 				return err
 			}
 			images = images.Head(n)
-			d, closeFn, err := eval.OpenDenoiser(den, dataDir, eval.CacheDir(g.cacheDir), ds)
+			d, _, closeFn, err := eval.OpenDenoiser(den, dataDir, eval.CacheDir(g.cacheDir), ds)
 			if err != nil {
 				return err
 			}
