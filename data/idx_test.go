@@ -140,3 +140,42 @@ func TestRealDatasets(t *testing.T) {
 		}
 	}
 }
+
+func TestSynthetic(t *testing.T) {
+	dir := filepath.Join("..", "data-cache")
+	if d := os.Getenv(DataDirEnv); d != "" {
+		dir = d
+	}
+	base, err := Load(dir, Spec{Name: "fashion-mnist"}, Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := Load(dir, Spec{Name: "fashion-mnist@invert"}, Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip, err := Load(dir, Spec{Name: "fashion-mnist@vflip"}, Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Pixels[100] != -base.Pixels[100] {
+		t.Error("invert did not negate")
+	}
+	// Row 0 of a flipped image is row 27 of the original.
+	if flip.Pixels[3] != base.Pixels[27*28+3] || flip.Labels[0] != base.Labels[0] {
+		t.Error("vflip did not flip rows")
+	}
+	for _, name := range []string{"uniform-noise", "constant"} {
+		a, err := Load(dir, Spec{Name: name}, Test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := Load(dir, Spec{Name: name}, Test)
+		if a.Len() != 10000 || a.Pixels[12345] != b.Pixels[12345] || a.Validate() != nil {
+			t.Errorf("%s: not a reproducible valid set", name)
+		}
+	}
+	if _, err := Load(dir, Spec{Name: "fashion-mnist@rotate"}, Test); err == nil {
+		t.Error("unknown transform accepted")
+	}
+}

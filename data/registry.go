@@ -113,6 +113,11 @@ func Load(dir string, spec Spec, split Split) (*Dataset, error) {
 	var ds *Dataset
 	var err error
 	switch {
+	case isSynthetic(spec.Name):
+		if len(spec.Classes) > 0 && !strings.Contains(spec.Name, "@") {
+			return nil, fmt.Errorf("data: generated set %q has no classes", spec.Name)
+		}
+		return loadSynthetic(dir, spec, split)
 	case idxSets[spec.Name]:
 		prefix := map[Split]string{Train: "train", Test: "t10k"}[split]
 		if prefix == "" {
@@ -138,7 +143,7 @@ func Load(dir string, spec Spec, split Split) (*Dataset, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("data: unknown dataset %q: want one of %s, or a path to an IDX image file", spec.Name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("data: unknown dataset %q: want one of %s, uniform-noise, constant, NAME@invert, NAME@vflip, or a path to an IDX image file", spec.Name, strings.Join(Names(), ", "))
 	}
 	ds.Name = spec.Name
 	return ds.FilterClasses(spec.Classes)

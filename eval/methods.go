@@ -8,6 +8,7 @@ import (
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/detector"
+	"github.com/eigenscore/eigenscore/schedule"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
 
@@ -22,9 +23,14 @@ type Features struct {
 	Rows  [][]float64 // one row per image
 	Names []string    // one name per column
 	NFE   int64       // denoiser evaluations spent on the set
+	// Seconds is the compute time, also for features read from the cache
+	// (the time it took when they were computed).
+	Seconds float64
 	// Eigen, for the spectrum provider: per image, per σ, the mean over
-	// draws of λ_1..λ_k (for plots).
+	// draws of λ_1..λ_k (for plots); Sums, per image, per σ, each draw's
+	// λ_1+…+λ_k (for re-aggregation).
 	Eigen        [][][]float64
+	Sums         [][][]float64
 	NotConverged int
 }
 
@@ -55,32 +61,8 @@ func Providers(cfg Config) map[string]*Provider {
 	seed := cfg.Seed
 	agg := cfg.Aggregation
 	return map[string]*Provider{
-		"spectrum": {
-			Name: "spectrum", Params: []any{est, sig, draws, agg, seed},
-			tasks: func(n int) int { return n * len(sig) },
-			compute: func(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, progress func(int)) (*Features, error) {
-				e := &spectrum.Estimator{Denoiser: den, Config: est, Seed: seed}
-				sp, err := detector.Estimate(ctx, e, ds, sig, draws, progress)
-				if err != nil {
-					return nil, err
-				}
-				f := &Features{Rows: sp.Features(agg), Names: FeatureNames("eig", sig, agg, draws), NFE: sp.NFE, NotConverged: sp.NotConverged}
-				f.Eigen = make([][][]float64, len(sp.Draws))
-				for i, perSigma := range sp.Draws {
-					f.Eigen[i] = make([][]float64, len(sig))
-					for j, ds := range perSigma {
-						m := make([]float64, est.K)
-						for _, d := range ds {
-							for l, v := range d.Values {
-								m[l] += v / float64(len(ds))
-							}
-						}
-						f.Eigen[i][j] = m
-					}
-				}
-				return f, nil
-			},
-		},
+		"spectrum":       spectrumProvider("spectrum", est, sig, draws, agg, seed),
+		"spectrum-paper": spectrumProvider("spectrum-paper", est, PaperSigmas(), draws, agg, seed),
 		"recon": {
 			Name: "recon", Params: []any{GridSigmas, draws, seed},
 			tasks: func(n int) int { return n * len(GridSigmas) * draws },
@@ -115,6 +97,51 @@ func Providers(cfg Config) map[string]*Provider {
 			},
 		},
 	}
+}
+
+func spectrumProvider(name string, est spectrum.Config, sig []float64, draws int, agg detector.Aggregation, seed uint64) *Provider {
+	return &Provider{
+		Name: name, Params: []any{est, sig, draws, agg, seed},
+		tasks: func(n int) int { return n * len(sig) },
+		compute: func(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, progress func(int)) (*Features, error) {
+			e := &spectrum.Estimator{Denoiser: den, Config: est, Seed: seed}
+			sp, err := detector.Estimate(ctx, e, ds, sig, draws, progress)
+			if err != nil {
+				return nil, err
+			}
+			f := &Features{Rows: sp.Features(agg), Names: FeatureNames("eig", sig, agg, draws), NFE: sp.NFE, NotConverged: sp.NotConverged}
+			f.Eigen = make([][][]float64, len(sp.Draws))
+			f.Sums = make([][][]float64, len(sp.Draws))
+			for i, perSigma := range sp.Draws {
+				f.Eigen[i] = make([][]float64, len(sig))
+				f.Sums[i] = make([][]float64, len(sig))
+				for j, ds := range perSigma {
+					m := make([]float64, est.K)
+					sums := make([]float64, len(ds))
+					for r, d := range ds {
+						for l, v := range d.Values {
+							m[l] += v / float64(len(ds))
+							sums[r] += v
+						}
+					}
+					f.Eigen[i][j] = m
+					f.Sums[i][j] = sums
+				}
+			}
+			return f, nil
+		},
+	}
+}
+
+// PaperSigmas are the reference protocol's 13 levels, DDPM timesteps
+// 100, 150, …, 700.
+func PaperSigmas() []float64 {
+	var ts []int
+	for t := 100; t <= 700; t += 50 {
+		ts = append(ts, t)
+	}
+	s, _ := schedule.DDPM.Sigmas(ts)
+	return s
 }
 
 // Detectors are the methods every evaluation reports, in table order.

@@ -79,13 +79,19 @@ func Run(ctx context.Context, cfg Config, den denoise.Denoiser, modelID string, 
 		name string
 		ds   *data.Dataset
 	}{{"fit", sets.Fit}, {"id", sets.ID}, {"ood", sets.OOD}}
+	needed := []string{}
 	for _, d := range dets {
-		for _, pn := range d.Providers {
+		needed = append(needed, d.Providers...)
+	}
+	if cfg.Protocol == "paper" {
+		needed = append(needed, "spectrum-paper")
+	}
+	{
+		for _, pn := range needed {
 			if res.Features[pn] != nil {
 				continue
 			}
 			p := providers[pn]
-			t0 := time.Now()
 			res.Features[pn] = map[string]*Features{}
 			for _, r := range roles {
 				f, err := computeCached(ctx, p, den, modelID, r.ds, cache, progress)
@@ -96,9 +102,31 @@ func Run(ctx context.Context, cfg Config, den denoise.Denoiser, modelID string, 
 				res.Features[pn][r.name] = f
 				res.ProviderNFE[pn] += f.NFE
 				res.NotConverged += f.NotConverged
+				seconds[pn] += f.Seconds
 			}
-			seconds[pn] = time.Since(t0).Seconds()
 		}
+	}
+	// Test images: all of them (deploy), or the test halves (paper).
+	idTest, oodTest := seq(sets.ID.Len()), seq(sets.OOD.Len())
+	if cfg.Protocol == "paper" {
+		var idVal, oodVal []int
+		idVal, idTest = halves(sets.ID.Len(), cfg.Seed, "id")
+		oodVal, oodTest = halves(sets.OOD.Len(), cfg.Seed, "ood")
+		pf := res.Features["spectrum-paper"]
+		a, b, agg, valAUROC := paperSelect(cfg, pf["fit"].Sums, pick3(pf["id"].Sums, idVal), pick3(pf["ood"].Sums, oodVal))
+		paperSig := PaperSigmas()
+		names := FeatureNames("eig", paperSig[a:b+1], agg, 1)
+		d := Detector{Name: "eigenscore-paper", Score: detector.OneSided, UsesOOD: true,
+			Note: "paper protocol: timestep window and aggregation chosen by AUROC on OOD validation data"}
+		mr, err := score(cfg, d, names, window(pf["fit"].Sums, a, b, agg), window(pick3(pf["id"].Sums, idTest), a, b, agg), window(pick3(pf["ood"].Sums, oodTest), a, b, agg))
+		if err != nil {
+			return nil, fmt.Errorf("eigenscore-paper: %w", err)
+		}
+		mr.NFEPerImage = float64(res.ProviderNFE["spectrum-paper"]) / float64(res.Images)
+		mr.Seconds = seconds["spectrum-paper"]
+		mr.Selected = map[string]any{"timesteps": [2]int{100 + 50*a, 100 + 50*b}, "aggregation": agg, "validation_auroc": valAUROC,
+			"validation_images": map[string]int{"id": len(idVal), "ood": len(oodVal)}}
+		res.Methods[d.Name] = *mr
 	}
 	for _, d := range dets {
 		var fit, id, ood []*Features
@@ -112,6 +140,7 @@ func Run(ctx context.Context, cfg Config, den denoise.Denoiser, modelID string, 
 		fitRows, names := join(fit)
 		idRows, _ := join(id)
 		oodRows, _ := join(ood)
+		idRows, oodRows = pick(idRows, idTest), pick(oodRows, oodTest)
 		mr, err := score(cfg, d, names, fitRows, idRows, oodRows)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d.Name, err)
@@ -131,6 +160,22 @@ func Run(ctx context.Context, cfg Config, den denoise.Denoiser, modelID string, 
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func pick3(x [][][]float64, idx []int) [][][]float64 {
+	out := make([][][]float64, len(idx))
+	for i, j := range idx {
+		out[i] = x[j]
+	}
+	return out
 }
 
 func column(rows [][]float64, j int) []float64 {
@@ -221,12 +266,14 @@ func computeCached(ctx context.Context, p *Provider, den denoise.Denoiser, model
 			hits++
 		} else {
 			counter := denoise.NewCounter(den)
+			t0 := time.Now()
 			base := done
 			got, err := p.compute(ctx, counter, c.ds, func(n int) { update(base + n) })
 			if err != nil {
 				return nil, err
 			}
 			got.NFE = counter.NFE()
+			got.Seconds = time.Since(t0).Seconds()
 			f = *got
 			if err := cache.Store(key, &f); err != nil {
 				slog.Warn("feature cache write failed", "err", err)
@@ -236,8 +283,10 @@ func computeCached(ctx context.Context, p *Provider, den denoise.Denoiser, model
 		update(done)
 		out.Rows = append(out.Rows, f.Rows...)
 		out.Eigen = append(out.Eigen, f.Eigen...)
+		out.Sums = append(out.Sums, f.Sums...)
 		out.Names = f.Names
 		out.NFE += f.NFE
+		out.Seconds += f.Seconds
 		out.NotConverged += f.NotConverged
 	}
 	if hits > 0 {

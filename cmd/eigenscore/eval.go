@@ -52,7 +52,9 @@ func newEvalCmd(g *globals) *cobra.Command {
 				return err
 			}
 			cfg.Methods = methods
-			cfg.Protocol = "deploy"
+			if cfg.Protocol != "deploy" && cfg.Protocol != "paper" {
+				return fmt.Errorf("--protocol %q: want deploy or paper", cfg.Protocol)
+			}
 			cacheDir := eval.CacheDir(g.cacheDir)
 			den, modelID, closeFn, err := eval.OpenDenoiser(cfg.Denoiser, dataDir, cacheDir, cfg.ID)
 			if err != nil {
@@ -92,6 +94,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&out, "json", "", "write results as JSON to this file")
 	cmd.Flags().StringSliceVar(&methods, "methods", nil, "methods to run (default all): "+strings.Join(eval.MethodNames(), ","))
 	cmd.Flags().IntVar(&cfg.Probes, "probes", 4, "Hutchinson probes per image and σ for the trace method")
+	cmd.Flags().StringVar(&cfg.Protocol, "protocol", "deploy", "deploy (everything from ID data) or paper (EigenScore window and aggregation chosen on OOD validation data; all methods reported on the test halves)")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "do not read or write the per-image feature cache")
 	return cmd
 }
@@ -101,7 +104,7 @@ func printTable(w io.Writer, res *eval.Result) {
 		res.ID, res.OOD, res.Config.N, res.Config.FitN)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "method\tAUROC\t95% CI\tAUPR-In\tAUPR-Out\tFPR@95TPR\tID accepted\tNFE/image\tseconds")
-	for _, n := range eval.MethodNames() {
+	for _, n := range append(eval.MethodNames(), "eigenscore-paper") {
 		m, ok := res.Methods[n]
 		if !ok {
 			continue
@@ -115,6 +118,9 @@ func printTable(w io.Writer, res *eval.Result) {
 	tw.Flush()
 	if res.NotConverged > 0 {
 		fmt.Fprintf(w, "note: %d (image, σ) pairs had fewer converged draws than asked for\n", res.NotConverged)
+	}
+	if m, ok := res.Methods["eigenscore-paper"]; ok {
+		fmt.Fprintf(w, "eigenscore-paper USES OOD DATA: chose %v on the OOD validation half; all rows are on the test halves.\n", m.Selected)
 	}
 	fmt.Fprintf(w, "FPR@95TPR: fraction of ID scores at or above the largest threshold flagging ≥95%% of OOD. Wall time %.1fs.\n", res.Seconds)
 }

@@ -1,0 +1,97 @@
+package data
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+)
+
+// Synthetic OOD sets. Generated sets ("uniform-noise", "constant") have the
+// shape of the dataset they are compared with and a fixed seed, so every
+// run sees the same images; transforms ("NAME@invert", "NAME@vflip") apply
+// to a named dataset's split.
+var transforms = map[string]func(*Dataset){
+	// invert maps v to −v: dark background becomes bright.
+	"invert": func(d *Dataset) {
+		for i, v := range d.Pixels {
+			d.Pixels[i] = -v
+		}
+	},
+	// vflip turns each image upside down.
+	"vflip": func(d *Dataset) {
+		for n := 0; n < d.Len(); n++ {
+			img := d.Image(n)
+			for c := 0; c < d.C; c++ {
+				plane := img[c*d.H*d.W : (c+1)*d.H*d.W]
+				for r := 0; r < d.H/2; r++ {
+					a := plane[r*d.W : (r+1)*d.W]
+					b := plane[(d.H-1-r)*d.W : (d.H-r)*d.W]
+					for x := range a {
+						a[x], b[x] = b[x], a[x]
+					}
+				}
+			}
+		}
+	},
+}
+
+// generators make n images of shape c×h×w from a seeded stream.
+var generators = map[string]func(rng *rand.Rand, n, c, h, w int) *Dataset{
+	// uniform-noise: every pixel uniform in [-1, 1].
+	"uniform-noise": func(rng *rand.Rand, n, c, h, w int) *Dataset {
+		d := &Dataset{C: c, H: h, W: w, Pixels: make([]float32, n*c*h*w)}
+		for i := range d.Pixels {
+			d.Pixels[i] = float32(2*rng.Float64() - 1)
+		}
+		return d
+	},
+	// constant: every image one uniform grey level in [-1, 1].
+	"constant": func(rng *rand.Rand, n, c, h, w int) *Dataset {
+		d := &Dataset{C: c, H: h, W: w, Pixels: make([]float32, n*c*h*w)}
+		for i := 0; i < n; i++ {
+			v := float32(2*rng.Float64() - 1)
+			img := d.Image(i)
+			for j := range img {
+				img[j] = v
+			}
+		}
+		return d
+	},
+}
+
+// syntheticSize is the number of images a generated set has, like a test split.
+const syntheticSize = 10000
+
+func isSynthetic(name string) bool {
+	base, _, ok := strings.Cut(name, "@")
+	if ok {
+		return idxSets[base] || fileExists(base)
+	}
+	_, gen := generators[name]
+	return gen
+}
+
+// loadSynthetic builds a generated or transformed set. Generated sets are
+// 1×28×28 (the shape of the grayscale datasets shipped here).
+func loadSynthetic(dir string, spec Spec, split Split) (*Dataset, error) {
+	if base, tr, ok := strings.Cut(spec.Name, "@"); ok {
+		f, known := transforms[tr]
+		if !known {
+			return nil, fmt.Errorf("data: unknown transform %q in %q: want invert or vflip", tr, spec.Name)
+		}
+		ds, err := Load(dir, Spec{Name: base, Classes: spec.Classes}, split)
+		if err != nil {
+			return nil, err
+		}
+		f(ds)
+		ds.Name = spec.Name
+		return ds, nil
+	}
+	seed := uint64(0x5EED)
+	if split == Train {
+		seed++
+	}
+	ds := generators[spec.Name](rand.New(rand.NewPCG(seed, 0)), syntheticSize, 1, 28, 28)
+	ds.Name = spec.Name
+	return ds, nil
+}

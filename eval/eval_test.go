@@ -1,0 +1,141 @@
+package eval
+
+import (
+	"context"
+	"testing"
+
+	"github.com/eigenscore/eigenscore/data"
+	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/internal/testenv"
+	"github.com/eigenscore/eigenscore/schedule"
+	"github.com/eigenscore/eigenscore/spectrum"
+)
+
+func noProgress(string, int) (func(int), func()) { return func(int) {}, func() {} }
+
+func smallConfig() Config {
+	sig, _ := schedule.DDPM.Sigmas([]int{100, 200})
+	return Config{ID: "fashion-mnist", OOD: "mnist", N: 12, FitN: 12, Seed: 3, Sigmas: sig,
+		Estimator: spectrum.Config{K: 2, MaxIter: 8}.WithDefaults(), Draws: 1, Aggregation: "mean",
+		Acceptance: 0.9, Probes: 1, Protocol: "deploy"}
+}
+
+func key(img []float32) string { return Key(img) }
+
+// No image used to fit the detector is a test image: the fit split comes
+// from the training set, the test images from the test sets, and they share
+// no image content.
+func TestSplitsAreDisjoint(t *testing.T) {
+	cfg := smallConfig()
+	cfg.N, cfg.FitN = 300, 300
+	sets, err := LoadSets(testenv.DataDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit := map[string]bool{}
+	for i := 0; i < sets.Fit.Len(); i++ {
+		fit[key(sets.Fit.Image(i))] = true
+	}
+	for _, ds := range []*data.Dataset{sets.ID, sets.OOD} {
+		for i := 0; i < ds.Len(); i++ {
+			if fit[key(ds.Image(i))] {
+				t.Fatalf("%s image %d is also in the fit split", ds.Name, i)
+			}
+		}
+	}
+	if sets.Fit.Len() != 300 || sets.ID.Len() != 300 || sets.OOD.Len() != 300 {
+		t.Errorf("set sizes %d %d %d", sets.Fit.Len(), sets.ID.Len(), sets.OOD.Len())
+	}
+	// Paper protocol: validation and test halves are disjoint and cover all.
+	val, test := halves(301, 1, "ood")
+	seen := map[int]bool{}
+	for _, i := range append(val, test...) {
+		if seen[i] {
+			t.Fatalf("index %d in both halves", i)
+		}
+		seen[i] = true
+	}
+	if len(seen) != 301 {
+		t.Errorf("halves cover %d of 301", len(seen))
+	}
+}
+
+// Every method's NFE count must match what the denoiser's counter saw, and
+// a second run must come from the cache with the same numbers.
+func TestNFEAccountingAndCache(t *testing.T) {
+	cfg := smallConfig()
+	sets, err := LoadSets(testenv.DataDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := testenv.FashionMixture(t)
+	counter := denoise.NewCounter(m)
+	cache := Cache{Dir: t.TempDir()}
+	res, err := Run(context.Background(), cfg, counter, "test-gmm", sets, cache, noProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, n := range res.ProviderNFE {
+		sum += n
+	}
+	if sum != counter.NFE() {
+		t.Errorf("providers report %d NFEs, the counter saw %d", sum, counter.NFE())
+	}
+	images := float64(res.Images)
+	for _, d := range Detectors {
+		var want int64
+		for _, p := range d.Providers {
+			want += res.ProviderNFE[p]
+		}
+		if got := res.Methods[d.Name].NFEPerImage; got != float64(want)/images {
+			t.Errorf("%s: %v NFE/image, providers sum to %v", d.Name, got, float64(want)/images)
+		}
+	}
+	// DiffPath is 10 NFEs per image, exactly.
+	if res.ProviderNFE["diffpath"] != int64(10*res.Images) {
+		t.Errorf("diffpath used %d NFEs for %d images", res.ProviderNFE["diffpath"], res.Images)
+	}
+	counter.Reset()
+	again, err := Run(context.Background(), cfg, counter, "test-gmm", sets, cache, noProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counter.NFE() != 0 {
+		t.Errorf("second run evaluated the denoiser %d times despite the cache", counter.NFE())
+	}
+	for name, m := range res.Methods {
+		if again.Methods[name].AUROC != m.AUROC || again.Methods[name].NFEPerImage != m.NFEPerImage {
+			t.Errorf("%s differs when read from the cache", name)
+		}
+	}
+	// A cancelled run fails cleanly and leaves the cache readable.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cfg.Seed = 99
+	if _, err := Run(ctx, cfg, m, "test-gmm", sets, cache, noProgress); err == nil {
+		t.Error("cancelled run reported success")
+	}
+}
+
+func TestPaperProtocolLabelsOODUse(t *testing.T) {
+	cfg := smallConfig()
+	cfg.Protocol = "paper"
+	cfg.Methods = []string{"eigenscore"}
+	cfg.N = 10
+	sets, err := LoadSets(testenv.DataDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), cfg, testenv.FashionMixture(t), "test-gmm", sets, Cache{}, noProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := res.Methods["eigenscore-paper"]
+	if !ok || !p.UsesOOD || p.Selected["timesteps"] == nil {
+		t.Fatalf("paper method missing or unlabelled: %+v", p)
+	}
+	if len(p.IDScores) != 5 || len(res.Methods["eigenscore"].OODScores) != 5 {
+		t.Errorf("paper protocol should report on test halves of 5, got %d and %d", len(p.IDScores), len(res.Methods["eigenscore"].OODScores))
+	}
+}
