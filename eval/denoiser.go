@@ -1,6 +1,8 @@
 package eval
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +12,8 @@ import (
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/denoise/gmm"
+	"github.com/eigenscore/eigenscore/denoise/onnx"
+	"github.com/eigenscore/eigenscore/models"
 )
 
 // CacheDir resolves the cache directory: flag, else $EIGENSCORE_CACHE, else
@@ -60,14 +64,51 @@ func Mixture(dataDir, cacheDir, idSpec string, opts gmm.FitOptions) (*gmm.Mixtur
 	return m, nil
 }
 
-// OpenDenoiser resolves a --denoiser value: "gmm" fits (or loads) the
-// mixture of the ID dataset. It returns the denoiser, an identifier for
-// cache keys, and a function that releases it.
-func OpenDenoiser(name, dataDir, cacheDir, idSpec string) (denoise.Denoiser, string, func(), error) {
+// DenoiserOptions choose and configure a denoiser.
+type DenoiserOptions struct {
+	Name     string // "" (the shipped model of the ID data), "gmm", or a path to an ONNX model
+	DataDir  string
+	CacheDir string
+	ORT      onnx.Options
+}
+
+// OpenDenoiser resolves a --denoiser value for an ID dataset: "gmm" fits
+// (or loads) the mixture of the ID dataset, a path opens an ONNX model, and
+// "" opens the shipped network trained on the ID dataset. It returns the
+// denoiser, an identifier for cache keys, and a function that releases it.
+func OpenDenoiser(o DenoiserOptions, idSpec string) (denoise.Denoiser, string, func(), error) {
 	switch {
-	case name == "gmm":
-		m, err := Mixture(dataDir, cacheDir, idSpec, gmm.FitOptions{})
+	case o.Name == "gmm":
+		m, err := Mixture(o.DataDir, o.CacheDir, idSpec, gmm.FitOptions{})
 		return m, "gmm:" + idSpec, func() {}, err
+	case o.Name == "":
+		name, ok := models.ForDataset(idSpec)
+		if !ok {
+			return nil, "", nil, fmt.Errorf("no shipped model for ID dataset %q (shipped: %s); pass --denoiser gmm or --denoiser PATH.onnx", idSpec, strings.Join(models.Names(), ", "))
+		}
+		b, err := models.Model(name)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		d, err := onnx.OpenBytes("models/"+name, b, o.ORT)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return d, "shipped:" + name + ":" + hashBytes(b), func() { d.Close() }, nil
+	default:
+		b, err := os.ReadFile(o.Name)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("denoiser %q: %w (want gmm, a path to an ONNX model, or nothing for the shipped model)", o.Name, err)
+		}
+		d, err := onnx.OpenBytes(o.Name, b, o.ORT)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return d, "onnx:" + hashBytes(b), func() { d.Close() }, nil
 	}
-	return nil, "", nil, fmt.Errorf("unknown denoiser %q: want gmm", name)
+}
+
+func hashBytes(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
 }

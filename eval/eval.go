@@ -32,6 +32,7 @@ type Config struct {
 	Probes      int                  `json:"probes"` // Hutchinson probes per image and σ
 	Methods     []string             `json:"methods"`
 	Protocol    string               `json:"protocol"`
+	Examples    int                  `json:"examples"` // images per set shown with eigenvectors in reports
 }
 
 // Progress creates a progress reporter for a stage with total steps; it

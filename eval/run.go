@@ -56,6 +56,7 @@ type Result struct {
 	Images      int              `json:"images"`
 
 	Features map[string]map[string]*Features `json:"-"` // provider → set role → features
+	Examples []Example                       `json:"examples,omitempty"`
 }
 
 // Run evaluates the configured methods on the sets with the denoiser.

@@ -177,3 +177,18 @@ func Quantile(x []float64, q float64) float64 {
 	}
 	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
 }
+
+// MeanStd returns the mean and the sample standard deviation of x.
+func MeanStd(x []float64) (mean, sd float64) {
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	if len(x) < 2 {
+		return mean, 0
+	}
+	for _, v := range x {
+		sd += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(sd / float64(len(x)-1))
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eigenscore/eigenscore/data"
+	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/detector"
 	"github.com/eigenscore/eigenscore/eval"
 )
@@ -23,6 +24,8 @@ func newEvalCmd(g *globals) *cobra.Command {
 		agg, out string
 		methods  []string
 		noCache  bool
+
+		suiteName, csvOut, htmlOut string
 	)
 	cmd := &cobra.Command{
 		Use:   "eval",
@@ -47,34 +50,76 @@ func newEvalCmd(g *globals) *cobra.Command {
 				cfg.FitN = cfg.N
 			}
 			dataDir := data.DataDir(g.dataDir)
-			sets, err := eval.LoadSets(dataDir, cfg)
-			if err != nil {
-				return err
-			}
 			cfg.Methods = methods
 			if cfg.Protocol != "deploy" && cfg.Protocol != "paper" {
 				return fmt.Errorf("--protocol %q: want deploy or paper", cfg.Protocol)
 			}
-			cacheDir := eval.CacheDir(g.cacheDir)
-			den, modelID, closeFn, err := eval.OpenDenoiser(cfg.Denoiser, dataDir, cacheDir, cfg.ID)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			cache := eval.Cache{Dir: cacheDir}
+			cache := eval.Cache{Dir: eval.CacheDir(g.cacheDir)}
 			if noCache {
 				cache.Dir = ""
 			}
-			res, err := eval.Run(cmd.Context(), cfg, den, modelID, sets, cache, g.progress())
-			if err != nil {
-				return err
+			open := func(idSpec string) (denoise.Denoiser, string, func(), error) {
+				return eval.OpenDenoiser(g.denoiserOptions(cfg.Denoiser), idSpec)
 			}
-			printTable(cmd.OutOrStdout(), res)
+			command := "eigenscore " + strings.Join(os.Args[1:], " ")
+			var suite *eval.SuiteResult
+			if suiteName != "" {
+				suite, err = eval.RunSuite(cmd.Context(), suiteName, cfg, dataDir, open, cache, g.progress())
+				if err != nil {
+					return err
+				}
+				for _, r := range suite.Pairs {
+					printTable(cmd.OutOrStdout(), r)
+					fmt.Fprintln(cmd.OutOrStdout())
+				}
+				printMeans(cmd.OutOrStdout(), suite)
+			} else {
+				sets, err := eval.LoadSets(dataDir, cfg)
+				if err != nil {
+					return err
+				}
+				den, modelID, release, err := open(cfg.ID)
+				if err != nil {
+					return err
+				}
+				defer release()
+				cfg.Denoiser = modelID
+				res, err := eval.Run(cmd.Context(), cfg, den, modelID, sets, cache, g.progress())
+				if err != nil {
+					return err
+				}
+				if cfg.Examples > 0 && htmlOut != "" {
+					if res.Examples, err = eval.Examples(cmd.Context(), cfg, den, sets); err != nil {
+						return err
+					}
+				}
+				printTable(cmd.OutOrStdout(), res)
+				suite = &eval.SuiteResult{Suite: "single", Protocol: cfg.Protocol, Pairs: []*eval.Result{res}}
+				if out != "" {
+					if err := writeJSON(out, res); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", out)
+					out = ""
+				}
+			}
 			if out != "" {
-				if err := writeJSON(out, res); err != nil {
+				if err := writeJSON(out, suite); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", out)
+			}
+			for _, o := range []struct {
+				path string
+				csv  bool
+			}{{csvOut, true}, {htmlOut, false}} {
+				if o.path == "" {
+					continue
+				}
+				if err := writeReport(o.path, toReport(suite, command), o.csv); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", o.path)
 			}
 			return nil
 		},
@@ -83,7 +128,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 	noise.register(cmd, "100:300:50")
 	cmd.Flags().StringVar(&cfg.ID, "id", "fashion-mnist", "in-distribution dataset (name[:classes] or IDX path)")
 	cmd.Flags().StringVar(&cfg.OOD, "ood", "mnist", "out-of-distribution dataset")
-	cmd.Flags().StringVar(&cfg.Denoiser, "denoiser", "gmm", "denoiser: gmm")
+	cmd.Flags().StringVar(&cfg.Denoiser, "denoiser", "", "denoiser: gmm, a path to an ONNX model, or empty for the shipped network trained on --id")
 	cmd.Flags().IntVar(&cfg.N, "n", 200, "test images per set (ID test and OOD test)")
 	cmd.Flags().IntVar(&cfg.FitN, "fit-n", 0, "ID training images to fit the detector on (default: --n)")
 	cmd.Flags().IntVar(&cfg.Draws, "draws", 5, "noise draws per image and level (reference: 20; its ablation shows 5 within 0.002 AUROC)")
@@ -95,8 +140,23 @@ func newEvalCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringSliceVar(&methods, "methods", nil, "methods to run (default all): "+strings.Join(eval.MethodNames(), ","))
 	cmd.Flags().IntVar(&cfg.Probes, "probes", 4, "Hutchinson probes per image and σ for the trace method")
 	cmd.Flags().StringVar(&cfg.Protocol, "protocol", "deploy", "deploy (everything from ID data) or paper (EigenScore window and aggregation chosen on OOD validation data; all methods reported on the test halves)")
+	cmd.Flags().StringVar(&suiteName, "suite", "", "run a suite of pairs instead of --id/--ood: "+strings.Join(eval.SuiteNames(), ", "))
+	cmd.Flags().StringVar(&csvOut, "csv", "", "write one CSV row per (pair, method) to this file")
+	cmd.Flags().StringVar(&htmlOut, "report", "", "write a self-contained HTML report with plots to this file")
+	cmd.Flags().IntVar(&cfg.Examples, "examples", 2, "ID and OOD images per pair whose eigenvectors the report shows")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "do not read or write the per-image feature cache")
 	return cmd
+}
+
+func printMeans(w io.Writer, s *eval.SuiteResult) {
+	fmt.Fprintf(w, "Mean AUROC over the %d pairs of suite %s (protocol %s):\n", len(s.Pairs), s.Suite, s.Protocol)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, n := range append(eval.MethodNames(), "eigenscore-paper") {
+		if v, ok := s.MeanAUROC[n]; ok {
+			fmt.Fprintf(tw, "%s\t%.4f\n", n, v)
+		}
+	}
+	tw.Flush()
 }
 
 func printTable(w io.Writer, res *eval.Result) {

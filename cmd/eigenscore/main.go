@@ -11,6 +11,10 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/eigenscore/eigenscore/data"
+	"github.com/eigenscore/eigenscore/denoise/onnx"
+	"github.com/eigenscore/eigenscore/eval"
 )
 
 func main() {
@@ -26,6 +30,14 @@ func main() {
 type globals struct {
 	dataDir, cacheDir string
 	verbose, quiet    bool
+	ortLib            string
+	threads, batch    int
+}
+
+// denoiserOptions resolves a --denoiser value with the global settings.
+func (g *globals) denoiserOptions(name string) eval.DenoiserOptions {
+	return eval.DenoiserOptions{Name: name, DataDir: data.DataDir(g.dataDir), CacheDir: eval.CacheDir(g.cacheDir),
+		ORT: onnx.Options{LibPath: g.ortLib, Threads: g.threads, BatchSize: g.batch}}
 }
 
 func newRoot() *cobra.Command {
@@ -50,6 +62,9 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.cacheDir, "cache-dir", "", "cache directory for fitted models and features (default $EIGENSCORE_CACHE or the user cache dir)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "debug logging")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars or info logs")
-	root.AddCommand(newSpectrumCmd(g), newEvalCmd(g))
+	root.PersistentFlags().StringVar(&g.ortLib, "onnxruntime-lib", "", "ONNX Runtime shared library (default $ONNXRUNTIME_LIB or the path scripts/install-onnxruntime.sh installs to)")
+	root.PersistentFlags().IntVar(&g.threads, "threads", 0, "ONNX Runtime intra-op threads (default: all cores)")
+	root.PersistentFlags().IntVar(&g.batch, "ort-batch", 192, "ONNX Runtime session batch size")
+	root.AddCommand(newSpectrumCmd(g), newEvalCmd(g), newQualityCmd(g))
 	return root
 }

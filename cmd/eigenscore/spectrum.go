@@ -47,7 +47,7 @@ func newSpectrumCmd(g *globals) *cobra.Command {
 				return err
 			}
 			images = images.Head(n)
-			d, _, closeFn, err := eval.OpenDenoiser(den, dataDir, eval.CacheDir(g.cacheDir), ds)
+			d, _, closeFn, err := eval.OpenDenoiser(g.denoiserOptions(den), ds)
 			if err != nil {
 				return err
 			}
@@ -96,7 +96,7 @@ func newSpectrumCmd(g *globals) *cobra.Command {
 	}
 	est.register(cmd)
 	cmd.Flags().StringVar(&ds, "data", "fashion-mnist", "dataset (test split) whose images are used")
-	cmd.Flags().StringVar(&den, "denoiser", "gmm", "denoiser: gmm")
+	cmd.Flags().StringVar(&den, "denoiser", "gmm", "denoiser: gmm, a path to an ONNX model, or \"\" for the shipped model of --data")
 	cmd.Flags().IntVar(&n, "n", 5, "images")
 	cmd.Flags().IntVar(&draws, "draws", 1, "noise draws per image")
 	cmd.Flags().Float64Var(&sigma, "sigma", 0.72359, "noise level σ")

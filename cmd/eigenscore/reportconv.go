@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/metrics"
+	"github.com/eigenscore/eigenscore/report"
+)
+
+// toReport converts suite results into the report's input.
+func toReport(s *eval.SuiteResult, command string) report.Suite {
+	out := report.Suite{
+		Title:    "eigenscore OOD evaluation — suite " + s.Suite,
+		Protocol: s.Protocol,
+		Machine:  fmt.Sprintf("%d cores, %s/%s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH),
+		Command:  command,
+	}
+	for _, r := range s.Pairs {
+		p := report.Pair{Name: r.ID + " → " + r.OOD, ID: r.ID, OOD: r.OOD, Model: r.Denoiser}
+		for _, n := range append(eval.MethodNames(), "eigenscore-paper") {
+			m, ok := r.Methods[n]
+			if !ok {
+				continue
+			}
+			p.Methods = append(p.Methods, report.Method{Name: n, Report: m.Report, CI: m.CI, NFEPerImage: m.NFEPerImage,
+				Seconds: m.Seconds, IDScores: m.IDScores, OODScores: m.OODScores, UsesOOD: m.UsesOOD})
+		}
+		if f := r.Features["spectrum"]; f != nil {
+			for j, sigma := range r.Config.Sigmas {
+				st := report.SigmaStats{Sigma: sigma}
+				st.IDMean, st.IDStd = eigenStats(f["id"].Eigen, j)
+				st.OODMean, st.OODStd = eigenStats(f["ood"].Eigen, j)
+				p.Spectra = append(p.Spectra, st)
+			}
+		}
+		for _, fa := range r.PerFeature {
+			p.PerSigma = append(p.PerSigma, report.PerSigmaAUROC{Feature: fa.Feature, AUROC: fa.AUROC})
+		}
+		for _, e := range r.Examples {
+			p.Examples = append(p.Examples, report.Example{
+				Label: fmt.Sprintf("%s #%d (σ=%.3g)", strings.ToUpper(e.Role), e.Index, e.Sigma),
+				C:     e.C, H: e.H, W: e.W, Input: e.Image, Vectors: e.Vectors, Values: e.Values,
+			})
+		}
+		out.Pairs = append(out.Pairs, p)
+	}
+	return out
+}
+
+// eigenStats returns, per eigenvalue index, the mean and sd over images of
+// the per-image mean eigenvalue at level j.
+func eigenStats(eig [][][]float64, j int) (mean, sd []float64) {
+	if len(eig) == 0 {
+		return nil, nil
+	}
+	k := len(eig[0][j])
+	mean, sd = make([]float64, k), make([]float64, k)
+	for l := 0; l < k; l++ {
+		col := make([]float64, len(eig))
+		for i := range eig {
+			col[i] = eig[i][j][l]
+		}
+		m, s := metrics.MeanStd(col)
+		mean[l], sd[l] = m, s
+	}
+	return mean, sd
+}
+
+func writeReport(path string, s report.Suite, csv bool) error {
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
+		return err
+	}
+	if csv {
+		err = report.WriteCSV(f, s)
+	} else {
+		err = report.WriteHTML(f, s)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path + ".tmp")
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return os.Rename(path+".tmp", path)
+}

@@ -1,0 +1,130 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/spectrum"
+)
+
+// Pair is one ID/OOD comparison of a suite.
+type Pair struct{ ID, OOD string }
+
+// Suites are the named sets of pairs `eval --suite` runs. Each pair uses
+// the denoiser trained on its ID data unless one is forced.
+var Suites = map[string][]Pair{
+	"grayscale": {
+		{"fashion-mnist", "mnist"},
+		{"mnist", "fashion-mnist"},
+		{"fashion-mnist:0-4", "fashion-mnist:5-9"},
+		{"fashion-mnist", "uniform-noise"},
+		{"fashion-mnist", "constant"},
+		{"fashion-mnist", "fashion-mnist@invert"},
+		{"fashion-mnist", "fashion-mnist@vflip"},
+	},
+}
+
+// SuiteNames lists the suites.
+func SuiteNames() []string {
+	var out []string
+	for n := range Suites {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Opener opens the denoiser for an ID dataset: it returns the denoiser, its
+// cache identity and a release function.
+type Opener func(idSpec string) (denoise.Denoiser, string, func(), error)
+
+// SuiteResult is what `eval --suite` writes as JSON.
+type SuiteResult struct {
+	Suite    string    `json:"suite"`
+	Protocol string    `json:"protocol"`
+	Pairs    []*Result `json:"pairs"`
+	// MeanAUROC is each method's AUROC averaged over the pairs.
+	MeanAUROC map[string]float64 `json:"mean_auroc"`
+}
+
+// RunSuite evaluates every pair of the suite with cfg's settings (cfg.ID and
+// cfg.OOD are replaced per pair).
+func RunSuite(ctx context.Context, name string, cfg Config, dataDir string, open Opener, cache Cache, progress Progress) (*SuiteResult, error) {
+	pairs, ok := Suites[name]
+	if !ok {
+		return nil, fmt.Errorf("eval: unknown suite %q, want one of %s", name, strings.Join(SuiteNames(), ", "))
+	}
+	out := &SuiteResult{Suite: name, Protocol: cfg.Protocol, MeanAUROC: map[string]float64{}}
+	for _, p := range pairs {
+		c := cfg
+		c.ID, c.OOD = p.ID, p.OOD
+		sets, err := LoadSets(dataDir, c)
+		if err != nil {
+			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)
+		}
+		den, id, release, err := open(p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)
+		}
+		c.Denoiser = id
+		res, err := Run(ctx, c, den, id, sets, cache, progress)
+		if err == nil && c.Examples > 0 {
+			res.Examples, err = Examples(ctx, c, den, sets)
+		}
+		release()
+		if err != nil {
+			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)
+		}
+		out.Pairs = append(out.Pairs, res)
+	}
+	for _, r := range out.Pairs {
+		for m, mr := range r.Methods {
+			out.MeanAUROC[m] += mr.AUROC / float64(len(out.Pairs))
+		}
+	}
+	return out, nil
+}
+
+// Example is an input with its estimated top posterior eigenvectors.
+type Example struct {
+	Role    string      `json:"role"` // "id" or "ood"
+	Index   int         `json:"index"`
+	Sigma   float64     `json:"sigma"`
+	C, H, W int         `json:"-"`
+	Image   []float32   `json:"-"`
+	Vectors [][]float64 `json:"-"`
+	Values  []float64   `json:"values"`
+}
+
+// Examples estimates, for the first cfg.Examples ID and OOD test images, the
+// top eigenvectors at the middle noise level of cfg.Sigmas (one draw), for
+// the report's pictures.
+func Examples(ctx context.Context, cfg Config, den denoise.Denoiser, sets *Sets) ([]Example, error) {
+	sigma := cfg.Sigmas[len(cfg.Sigmas)/2]
+	ec := cfg.Estimator
+	ec.KeepVectors = true
+	est := &spectrum.Estimator{Denoiser: den, Config: ec, Seed: cfg.Seed}
+	var tasks []spectrum.Task
+	var ex []Example
+	for _, s := range []struct {
+		role string
+		n    int
+		img  func(int) []float32
+	}{{"id", min(cfg.Examples, sets.ID.Len()), sets.ID.Image}, {"ood", min(cfg.Examples, sets.OOD.Len()), sets.OOD.Image}} {
+		for i := 0; i < s.n; i++ {
+			tasks = append(tasks, spectrum.Task{Image: s.img(i), Sigma: sigma, Key: uint64(len(tasks))})
+			ex = append(ex, Example{Role: s.role, Index: i, Sigma: sigma, C: sets.ID.C, H: sets.ID.H, W: sets.ID.W, Image: s.img(i)})
+		}
+	}
+	res, err := est.Run(ctx, tasks, 1, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ex {
+		ex[i].Vectors, ex[i].Values = res[i].Draws[0].Vectors, res[i].Draws[0].Values
+	}
+	return ex, nil
+}

@@ -1,0 +1,49 @@
+#!/bin/bash
+# Trains the three shipped models one after the other, resumably, on one CPU
+# thread each. Rerun it to resume; finished models (quality.json newer than
+# their checkpoint) are skipped. Run from anywhere:
+#
+#   nohup tools/train_all.sh > /tmp/train-all.log 2>&1 &
+#
+# Per-model logs: /tmp/train-<name>.log (appended). Checkpoints:
+# $CKPT_ROOT/<name>/ckpt.pt (default /work/ckpt), outside models/ so they are
+# not committed. MINUTES (default 22) sets each model's training budget.
+set -u
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+MINUTES=${MINUTES:-22}
+CKPT_ROOT=${CKPT_ROOT:-/work/ckpt}
+FASHION=/usr/share/datasets/fashion-mnist
+GOMODCACHE=${GOMODCACHE:-$(go env GOMODCACHE 2>/dev/null || echo "$HOME/go/pkg/mod")}
+MNIST="$GOMODCACHE/github.com/petar/!go!m!n!i!s!t@v0.0.0-20150320212226-2fbe10d0fa63/data"
+
+stop=0
+trap 'stop=1; [ -n "${child:-}" ] && kill -TERM "$child" 2>/dev/null' INT TERM
+
+train() { # name data-dir dataset-name classes
+  local name=$1 dir=$2 ds=$3 classes=$4 out=models/$1 ck=$CKPT_ROOT/$1
+  if [ -f "$out/quality.json" ] && [ -f "$ck/ckpt.pt" ] && [ "$out/quality.json" -nt "$ck/ckpt.pt" ]; then
+    echo "$(date +%T) $name: done already ($out/quality.json), skipping"
+    return 0
+  fi
+  echo "$(date +%T) $name: training (log /tmp/train-$name.log)"
+  $PY tools/train.py --images "$dir/train-images-idx3-ubyte.gz" --labels "$dir/train-labels-idx1-ubyte.gz" \
+      --classes "$classes" --dataset-name "$ds" --out "$out" --ckpt-dir "$ck" \
+      --minutes "$MINUTES" --batch 64 --lr 1e-3 --seed 1 >> "/tmp/train-$name.log" 2>&1 &
+  child=$!
+  wait "$child"; local rc=$?
+  # wait returns early when a trapped signal arrives: wait for the checkpoint.
+  while kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done
+  child=
+  echo "$(date +%T) $name: exit $rc"
+  return $rc
+}
+
+for spec in "fashion-mnist|$FASHION|fashion-mnist|all" \
+            "mnist|$MNIST|mnist|all" \
+            "fashion-mnist-0-4|$FASHION|fashion-mnist|0-4"; do
+  IFS='|' read -r name dir ds classes <<< "$spec"
+  [ $stop = 1 ] && break
+  train "$name" "$dir" "$ds" "$classes" || { echo "stopping: $name failed or was interrupted"; exit 1; }
+done
+echo "$(date +%T) all done"
