@@ -2,21 +2,27 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/eigenscore/eigenscore/eval"
 	"github.com/eigenscore/eigenscore/schedule"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
 
 // estimatorFlags are the subspace-iteration settings shared by commands.
 type estimatorFlags struct {
+	preset                  string
 	k, iters, batch, redraw int
 	step, valueTol          float64
 	precision               string
+	cmd                     *cobra.Command
 }
 
 func (f *estimatorFlags) register(cmd *cobra.Command) {
+	f.cmd = cmd
+	cmd.Flags().StringVar(&f.preset, "preset", "default", "estimator preset: "+strings.Join(eval.PresetNames(), ", ")+"; the flags below override it")
 	cmd.Flags().IntVar(&f.k, "k", 3, "eigenvalues per noise level")
 	cmd.Flags().IntVar(&f.iters, "iters", 50, "maximum subspace iterations per draw")
 	cmd.Flags().Float64Var(&f.step, "step", 1, "finite-difference step c (norm of each direction)")
@@ -26,15 +32,43 @@ func (f *estimatorFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.precision, "precision", "float32", "denoiser arithmetic: float32 or float64 (gmm only)")
 }
 
+// config returns the preset's estimator with explicitly set flags applied,
+// and the preset's draws (or --draws when drawsFlag is set).
 func (f *estimatorFlags) config() (spectrum.Config, error) {
-	p, err := spectrum.ParsePrecision(f.precision)
+	cfg, _, err := f.resolve()
+	return cfg, err
+}
+
+func (f *estimatorFlags) resolve() (spectrum.Config, eval.Preset, error) {
+	pr, err := eval.LookupPreset(f.preset)
 	if err != nil {
-		return spectrum.Config{}, err
+		return spectrum.Config{}, pr, err
 	}
-	if f.k < 1 || f.iters < 1 || !(f.step > 0) || f.valueTol < 0 {
-		return spectrum.Config{}, fmt.Errorf("--k, --iters and --step must be positive and --value-tol non-negative")
+	cfg := pr.Estimator
+	set := func(name string) bool { return f.cmd.Flags().Changed(name) }
+	if set("k") {
+		cfg.K = f.k
 	}
-	return spectrum.Config{K: f.k, Step: f.step, MaxIter: f.iters, ValueTol: f.valueTol, Batch: f.batch, Redraw: f.redraw, Precision: p}.WithDefaults(), nil
+	if set("iters") {
+		cfg.MaxIter = f.iters
+	}
+	if set("step") {
+		cfg.Step = f.step
+	}
+	if set("value-tol") {
+		cfg.ValueTol = f.valueTol
+	}
+	if set("redraw") {
+		cfg.Redraw = f.redraw
+	}
+	cfg.Batch = f.batch
+	if cfg.Precision, err = spectrum.ParsePrecision(f.precision); err != nil {
+		return cfg, pr, err
+	}
+	if cfg.K < 1 || cfg.MaxIter < 1 || !(cfg.Step > 0) || cfg.ValueTol < 0 || cfg.Redraw < 1 || cfg.Batch < 1 {
+		return cfg, pr, fmt.Errorf("--k, --iters, --step, --redraw and --batch must be positive and --value-tol non-negative")
+	}
+	return cfg.WithDefaults(), pr, nil
 }
 
 // noiseFlags choose the noise levels by DDPM timesteps or explicitly.

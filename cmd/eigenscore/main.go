@@ -64,7 +64,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars or info logs")
 	root.PersistentFlags().StringVar(&g.ortLib, "onnxruntime-lib", "", "ONNX Runtime shared library (default $ONNXRUNTIME_LIB or the path scripts/install-onnxruntime.sh installs to)")
 	root.PersistentFlags().IntVar(&g.threads, "threads", 0, "ONNX Runtime intra-op threads (default: all cores)")
-	root.PersistentFlags().IntVar(&g.batch, "ort-batch", 192, "ONNX Runtime session batch size")
-	root.AddCommand(newSpectrumCmd(g), newEvalCmd(g), newQualityCmd(g))
+	root.PersistentFlags().IntVar(&g.batch, "ort-batch", 64, "ONNX Runtime session batch size; keep 2·k·--batch a multiple of it (requests are padded to whole batches)")
+	root.AddCommand(newSpectrumCmd(g), newEvalCmd(g), newQualityCmd(g), newBenchCmd(g))
 	return root
 }

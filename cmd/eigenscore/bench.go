@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eigenscore/eigenscore/data"
+	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/spectrum"
+)
+
+// benchResult is one estimator configuration's measurements.
+type benchResult struct {
+	Preset      string             `json:"preset"`
+	Estimator   spectrum.Config    `json:"estimator"`
+	Draws       int                `json:"draws"`
+	NFEPerImage float64            `json:"nfe_per_image"`
+	NFEBound    int                `json:"nfe_bound_per_image"`
+	ImagesPerS  float64            `json:"images_per_s"`
+	NFEPerS     float64            `json:"nfe_per_s"`
+	RawNFEPerS  float64            `json:"raw_nfe_per_s"` // direct denoiser calls at the estimator's batch size
+	Efficiency  float64            `json:"efficiency"`    // NFEPerS / RawNFEPerS
+	Seconds     float64            `json:"seconds"`
+	PeakRSSMB   float64            `json:"peak_rss_mb"` // process peak so far
+	AUROC       map[string]float64 `json:"auroc"`
+}
+
+func newBenchCmd(g *globals) *cobra.Command {
+	var (
+		presets          []string
+		id, ood, den, js string
+		n                int
+		seed             uint64
+		noise            noiseFlags
+		batch            int
+	)
+	cmd := &cobra.Command{
+		Use:     "bench",
+		Short:   "Compare estimator presets: NFEs per image, throughput against raw denoiser calls, memory and AUROC",
+		Example: `  eigenscore bench --preset fast,default --id fashion-mnist --ood mnist --n 100 --json bench.json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sigmas, ts, err := noise.resolve()
+			if err != nil {
+				return err
+			}
+			base := eval.Config{ID: id, OOD: ood, N: n, FitN: n, Seed: seed, Sigmas: sigmas, Timesteps: ts,
+				Aggregation: "mean", Acceptance: 0.95, Methods: []string{"eigenscore", "eigenscore-2s"}, Protocol: "deploy"}
+			dataDir := data.DataDir(g.dataDir)
+			sets, err := eval.LoadSets(dataDir, base)
+			if err != nil {
+				return err
+			}
+			d, modelID, release, err := eval.OpenDenoiser(g.denoiserOptions(den), id)
+			if err != nil {
+				return err
+			}
+			defer release()
+			var results []benchResult
+			for _, name := range presets {
+				pr, err := eval.LookupPreset(name)
+				if err != nil {
+					return err
+				}
+				cfg := base
+				cfg.Estimator, cfg.Draws = pr.Estimator, pr.Draws
+				cfg.Estimator.Batch = batch
+				cfg.Denoiser = modelID
+				counter := denoise.NewCounter(d)
+				t0 := time.Now()
+				res, err := eval.Run(cmd.Context(), cfg, counter, modelID, sets, eval.Cache{}, g.progress())
+				if err != nil {
+					return err
+				}
+				secs := time.Since(t0).Seconds()
+				raw, err := rawThroughput(cmd.Context(), d, cfg.Estimator.Batch*2*cfg.Estimator.K, seed)
+				if err != nil {
+					return err
+				}
+				r := benchResult{Preset: name, Estimator: cfg.Estimator, Draws: cfg.Draws,
+					NFEPerImage: float64(counter.NFE()) / float64(res.Images), NFEBound: pr.NFEBound(len(sigmas)),
+					ImagesPerS: float64(res.Images) / secs, NFEPerS: float64(counter.NFE()) / secs, RawNFEPerS: raw,
+					Seconds: secs, PeakRSSMB: peakRSSMB(), AUROC: map[string]float64{}}
+				r.Efficiency = r.NFEPerS / r.RawNFEPerS
+				for m, mr := range res.Methods {
+					r.AUROC[m] = mr.AUROC
+				}
+				results = append(results, r)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s vs %s, %d images per set (fit, ID test, OOD test), denoiser %s\n", id, ood, n, modelID)
+			fmt.Fprintln(w, "preset\tNFE/image\tbound\timages/s\testimator NFE/s\traw NFE/s\tefficiency\tpeak RSS MB\tAUROC eigenscore\tAUROC eigenscore-2s")
+			for _, r := range results {
+				fmt.Fprintf(w, "%s\t%.0f\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t%.4f\t%.4f\n", r.Preset, r.NFEPerImage, r.NFEBound, r.ImagesPerS,
+					r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, r.AUROC["eigenscore"], r.AUROC["eigenscore-2s"])
+			}
+			w.Flush()
+			if js != "" {
+				out := map[string]any{"id": id, "ood": ood, "n": n, "denoiser": modelID, "sigmas": sigmas, "configs": results}
+				if err := writeJSON(js, out); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	noise.register(cmd, "100:300:50")
+	cmd.Flags().StringSliceVar(&presets, "preset", []string{"fast", "default"}, "presets to compare: "+strings.Join(eval.PresetNames(), ", "))
+	cmd.Flags().StringVar(&id, "id", "fashion-mnist", "ID dataset")
+	cmd.Flags().StringVar(&ood, "ood", "mnist", "OOD dataset")
+	cmd.Flags().StringVar(&den, "denoiser", "", "denoiser (default: the shipped model of --id)")
+	cmd.Flags().IntVar(&n, "n", 100, "images per set")
+	cmd.Flags().IntVar(&batch, "batch", 32, "problems per denoiser call (each 2k images)")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed")
+	cmd.Flags().StringVar(&js, "json", "", "write the measurements as JSON")
+	return cmd
+}
+
+// rawThroughput times direct denoiser calls on batches of the given size
+// for about two seconds and returns NFEs per second.
+func rawThroughput(ctx context.Context, d denoise.Denoiser, batch int, seed uint64) (float64, error) {
+	dim := d.Shape().Dim()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	x := make([]float32, batch*dim)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	sig := make([]float32, batch)
+	for i := range sig {
+		sig[i] = 0.7
+	}
+	out := make([]float32, len(x))
+	if err := d.Denoise(ctx, x, sig, out); err != nil { // warm-up
+		return 0, err
+	}
+	t0 := time.Now()
+	calls := 0
+	for time.Since(t0) < 2*time.Second {
+		if err := d.Denoise(ctx, x, sig, out); err != nil {
+			return 0, err
+		}
+		calls++
+	}
+	return float64(calls*batch) / time.Since(t0).Seconds(), nil
+}
+
+func peakRSSMB() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // Linux reports KiB
+}

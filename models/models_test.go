@@ -1,0 +1,87 @@
+package models_test
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/eigenscore/eigenscore/denoise/onnx"
+	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/internal/testenv"
+	"github.com/eigenscore/eigenscore/models"
+)
+
+// Each shipped network must denoise better than the Gaussian-mixture
+// denoiser fitted to the same training data at every reference σ in
+// 0.3–1.3, on its own test split. Both see the same images and noise, so
+// the comparison is paired: the network must be better by more than three
+// standard errors of the paired difference (a chance pass of a worse
+// network has probability below 0.15%).
+func TestShippedModelsBeatMixture(t *testing.T) {
+	sigmas := []float64{0.34226, 0.52197, 0.72359, 0.95803, 1.24016}
+	for _, spec := range []string{"fashion-mnist", "mnist", "fashion-mnist:0-4"} {
+		name, ok := models.ForDataset(spec)
+		if !ok {
+			t.Errorf("no shipped model for %s", spec)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			ds := eval.Sample(testenv.Load(t, spec, "test"), 200, 1, "quality")
+			net, _, release, err := eval.OpenDenoiser(eval.DenoiserOptions{Name: "", ORT: onnx.Options{Threads: 2}}, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			mix, _, _, err := eval.OpenDenoiser(eval.DenoiserOptions{Name: "gmm", DataDir: testenv.DataDir(), CacheDir: testenv.DataDir()}, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			_, a, err := eval.Quality(ctx, net, ds, sigmas, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, b, err := eval.Quality(ctx, mix, ds, sigmas, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, s := range sigmas {
+				diff := make([]float64, len(a))
+				ma, mb := 0.0, 0.0
+				for i := range a {
+					diff[i] = a[i][j] - b[i][j]
+					ma += a[i][j] / float64(len(a))
+					mb += b[i][j] / float64(len(a))
+				}
+				mu, sd := meanSD(diff)
+				se := sd / math.Sqrt(float64(len(diff)))
+				t.Logf("σ=%.3f: network MSE %.5f, mixture %.5f (diff %.5f ± %.5f)", s, ma, mb, mu, se)
+				if mu > -3*se {
+					t.Errorf("σ=%.3f: network MSE %.5f does not beat the mixture's %.5f by 3 standard errors", s, ma, mb)
+				}
+			}
+		})
+	}
+}
+
+func meanSD(x []float64) (float64, float64) {
+	m := 0.0
+	for _, v := range x {
+		m += v
+	}
+	m /= float64(len(x))
+	s := 0.0
+	for _, v := range x {
+		s += (v - m) * (v - m)
+	}
+	return m, math.Sqrt(s / float64(len(x)-1))
+}
+
+func TestUnknownModel(t *testing.T) {
+	if _, err := models.Model("cifar10"); err == nil {
+		t.Error("unknown model accepted")
+	}
+	if _, ok := models.ForDataset("svhn"); ok {
+		t.Error("svhn has no shipped model")
+	}
+}
