@@ -151,6 +151,7 @@ type problem struct {
 	sigma         float64
 	y             []float64   // noisy image
 	v             [][]float64 // current unit directions
+	spare         [][]float64 // k×d scratch for J·v, recycled from the previous directions
 	values        []float64
 	streak, iter  int
 	converged     bool
@@ -257,9 +258,14 @@ func (e *Estimator) Run(ctx context.Context, tasks []Task, draws int, progress f
 		kept := active[:0]
 		for p, pr := range active {
 			results[pr.task].NFE += int64(2 * k)
-			a := make([][]float64, k)
+			if pr.spare == nil {
+				pr.spare = make([][]float64, k)
+				for i := range pr.spare {
+					pr.spare[i] = make([]float64, d)
+				}
+			}
+			a := pr.spare
 			for i := 0; i < k; i++ {
-				a[i] = make([]float64, d)
 				plus, minus := 2*k*p+i, 2*k*p+k+i
 				for j := 0; j < d; j++ {
 					if cfg.Precision == Float64 {
@@ -399,6 +405,13 @@ func (pr *problem) update(a [][]float64, cfg Config) {
 		pr.streak = 0
 	}
 	pr.iter++
+	// The old directions' storage becomes the next step's scratch, so a
+	// problem allocates its k×d buffers once, not every iteration.
+	if !cfg.KeepVectors {
+		pr.spare = pr.v
+	} else {
+		pr.spare = nil // kept draws own their vectors
+	}
 	pr.v = next
 	pr.values = sorted
 	pr.converged = pr.streak >= cfg.Patience
