@@ -18,7 +18,7 @@ ort: deps
 
 # The main job on the shipped defaults: Fashion-MNIST (ID) vs MNIST (OOD).
 demo: data ort build
-	$(BIN) eval --id fashion-mnist --ood mnist --n 100 --json demo.json
+	$(BIN) eval --id fashion-mnist --ood mnist --n 100 --preset fast --json demo.json --report demo.html
 
 test: test-go test-tools
 
@@ -34,4 +34,4 @@ bench: data ort
 	$(GO) test -run XXX -bench . -benchtime 3x ./spectrum ./denoise/onnx
 
 clean:
-	rm -rf bin demo.json
+	rm -rf bin demo.json demo.html
