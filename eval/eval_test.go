@@ -2,6 +2,8 @@ package eval
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/eigenscore/eigenscore/data"
@@ -139,3 +141,28 @@ func TestPaperProtocolLabelsOODUse(t *testing.T) {
 		t.Errorf("paper protocol should report on test halves of 5, got %d and %d", len(p.IDScores), len(res.Methods["eigenscore"].OODScores))
 	}
 }
+
+// Reliability on synthetic log-normal draws: between-image sd 1, within
+// sd 1, 4 draws, so the per-image mean's variance is 1 + 1/4 and
+// R = 1 − (1/4)/(5/4) = 0.8. With 4000 images the estimate's sd is about
+// 0.005; the test allows 0.03.
+func TestReliability(t *testing.T) {
+	rng := newRand(4)
+	sums := make([][][]float64, 4000)
+	for i := range sums {
+		mu := rng.NormFloat64()
+		d := make([]float64, 4)
+		for r := range d {
+			d[r] = math.Exp(mu + rng.NormFloat64())
+		}
+		sums[i] = [][]float64{d}
+	}
+	if r := Reliability(sums); math.Abs(r-0.8) > 0.03 {
+		t.Errorf("reliability %.3f, want 0.8", r)
+	}
+	if r := Reliability([][][]float64{{{1}}, {{2}}}); !math.IsNaN(r) {
+		t.Errorf("one draw gave %v, want NaN", r)
+	}
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

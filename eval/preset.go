@@ -2,9 +2,11 @@ package eval
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
+	"github.com/eigenscore/eigenscore/metrics"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
 
@@ -34,11 +36,64 @@ var Presets = map[string]Preset{
 		Draws:     5,
 		Note:      "reference estimator with 5 draws (the paper's ablation: 5 draws within 0.002 AUROC of 20)",
 	},
-	"fast": {
+	// Candidates for the fast preset, each at most 300 NFEs per image at 5
+	// levels (no redraws). `fast` is the one chosen by ID reliability (see
+	// Reliability and docs/benchmarks.md).
+	"fast-k1": {
 		Estimator: spectrum.Config{K: 1, Step: 1, MaxIter: 10, Redraw: 1},
-		Draws:     2,
-		Note:      "power iteration (k=1), 2 draws, ≤10 iterations, no redraws: ≤200 NFEs per image at 5 levels",
+		Draws:     3,
+		Note:      "candidate: power iteration (k=1), 3 draws, ≤10 iterations",
 	},
+	"fast-k2": {
+		Estimator: spectrum.Config{K: 2, Step: 1, MaxIter: 7, Redraw: 1},
+		Draws:     2,
+		Note:      "candidate: k=2, 2 draws, ≤7 iterations",
+	},
+	"fast-k3": {
+		Estimator: spectrum.Config{K: 3, Step: 1, MaxIter: 5, Redraw: 1},
+		Draws:     2,
+		Note:      "candidate: k=3, 2 draws, ≤5 iterations",
+	},
+}
+
+func init() {
+	Presets["fast"] = Presets[FastChoice]
+}
+
+// FastChoice is the candidate the fast preset uses.
+const FastChoice = "fast-k1"
+
+// Reliability measures, on ID images alone, how much of the spread of the
+// per-σ spectral features is between images rather than estimator noise:
+// for each level, with s_ir the log eigenvalue sum of image i and draw r,
+// R = 1 − (mean_i Var_r s_ir / draws) / Var_i mean_r s_ir, averaged over
+// levels. R near 1 means the draws agree and the features rank images
+// reliably; a cheaper estimator that keeps R high loses little. Needs at
+// least 2 draws; returns NaN otherwise.
+func Reliability(sums [][][]float64) float64 {
+	if len(sums) < 2 || len(sums[0]) == 0 || len(sums[0][0]) < 2 {
+		return math.NaN()
+	}
+	levels := len(sums[0])
+	total := 0.0
+	for j := 0; j < levels; j++ {
+		means := make([]float64, len(sums))
+		within := 0.0
+		var draws int
+		for i, per := range sums {
+			logs := make([]float64, len(per[j]))
+			for r, v := range per[j] {
+				logs[r] = math.Log(math.Max(v, 1e-300))
+			}
+			m, sd := metrics.MeanStd(logs)
+			means[i] = m
+			within += sd * sd / float64(len(sums))
+			draws = len(logs)
+		}
+		_, between := metrics.MeanStd(means)
+		total += 1 - within/float64(draws)/(between*between)
+	}
+	return total / float64(levels)
 }
 
 // PresetNames lists the presets.

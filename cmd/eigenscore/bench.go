@@ -31,6 +31,9 @@ type benchResult struct {
 	Seconds     float64            `json:"seconds"`
 	PeakRSSMB   float64            `json:"peak_rss_mb"` // process peak so far
 	AUROC       map[string]float64 `json:"auroc"`
+	// IDReliability is eval.Reliability on the ID fit images' spectra: the
+	// ID-only criterion the fast preset is chosen by.
+	IDReliability float64 `json:"id_reliability"`
 }
 
 func newBenchCmd(g *globals) *cobra.Command {
@@ -89,6 +92,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 					ImagesPerS: float64(res.Images) / secs, NFEPerS: float64(counter.NFE()) / secs, RawNFEPerS: raw,
 					Seconds: secs, PeakRSSMB: peakRSSMB(), AUROC: map[string]float64{}}
 				r.Efficiency = r.NFEPerS / r.RawNFEPerS
+				r.IDReliability = eval.Reliability(res.Features["spectrum"]["fit"].Sums)
 				for m, mr := range res.Methods {
 					r.AUROC[m] = mr.AUROC
 				}
@@ -96,10 +100,10 @@ func newBenchCmd(g *globals) *cobra.Command {
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintf(cmd.OutOrStdout(), "%s vs %s, %d images per set (fit, ID test, OOD test), denoiser %s\n", id, ood, n, modelID)
-			fmt.Fprintln(w, "preset\tNFE/image\tbound\timages/s\testimator NFE/s\traw NFE/s\tefficiency\tpeak RSS MB\tAUROC eigenscore\tAUROC eigenscore-2s")
+			fmt.Fprintln(w, "preset\tNFE/image\tbound\timages/s\testimator NFE/s\traw NFE/s\tefficiency\tpeak RSS MB\tID reliability\tAUROC eigenscore\tAUROC eigenscore-2s")
 			for _, r := range results {
-				fmt.Fprintf(w, "%s\t%.0f\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t%.4f\t%.4f\n", r.Preset, r.NFEPerImage, r.NFEBound, r.ImagesPerS,
-					r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, r.AUROC["eigenscore"], r.AUROC["eigenscore-2s"])
+				fmt.Fprintf(w, "%s\t%.0f\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t%.3f\t%.4f\t%.4f\n", r.Preset, r.NFEPerImage, r.NFEBound, r.ImagesPerS,
+					r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, r.IDReliability, r.AUROC["eigenscore"], r.AUROC["eigenscore-2s"])
 			}
 			w.Flush()
 			if js != "" {

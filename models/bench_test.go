@@ -1,0 +1,63 @@
+package models_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/denoise/onnx"
+	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/internal/testenv"
+	"github.com/eigenscore/eigenscore/spectrum"
+)
+
+func shipped(b *testing.B) (denoise.Denoiser, func()) {
+	d, _, release, err := eval.OpenDenoiser(eval.DenoiserOptions{ORT: onnx.Options{BatchSize: 64}}, "fashion-mnist")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d, release
+}
+
+// BenchmarkEstimatorShipped reports the spectrum estimator's NFE/s on the
+// shipped Fashion-MNIST network (fast preset: k=1, batches of 32 problems =
+// 64 images), to compare with BenchmarkRawShipped at the same batch size.
+func BenchmarkEstimatorShipped(b *testing.B) {
+	d, release := shipped(b)
+	defer release()
+	ds := testenv.Load(b, "fashion-mnist", "test").Head(32)
+	var tasks []spectrum.Task
+	for i := 0; i < ds.Len(); i++ {
+		tasks = append(tasks, spectrum.Task{Image: ds.Image(i), Sigma: 0.72359, Key: uint64(i)})
+	}
+	c := denoise.NewCounter(d)
+	pr, _ := eval.LookupPreset("fast")
+	est := spectrum.Estimator{Denoiser: c, Config: pr.Estimator, Seed: 1}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := est.Run(context.Background(), tasks, 2, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(c.NFE())/b.Elapsed().Seconds(), "NFE/s")
+}
+
+// BenchmarkRawShipped calls the network directly on batches of 64 images.
+func BenchmarkRawShipped(b *testing.B) {
+	d, release := shipped(b)
+	defer release()
+	x := testenv.Load(b, "fashion-mnist", "test").Head(64).Pixels
+	sig := make([]float32, 64)
+	for i := range sig {
+		sig[i] = 0.72359
+	}
+	out := make([]float32, len(x))
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := d.Denoise(ctx, x, sig, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "NFE/s")
+}
