@@ -101,18 +101,24 @@ func (s *Spectra) Features(agg Aggregation) [][]float64 {
 					sums[d] += v
 				}
 			}
-			switch agg {
-			case All:
+			if agg == All {
 				row = append(row, sums...)
-			case Median:
-				row = append(row, median(sums))
-			default:
-				row = append(row, mean(sums))
+			} else {
+				row = append(row, Aggregate(agg, sums))
 			}
 		}
 		out[i] = row
 	}
 	return out
+}
+
+// Aggregate reduces one image's draws at one σ: their median for Median,
+// their mean otherwise.
+func Aggregate(agg Aggregation, x []float64) float64 {
+	if agg == Median {
+		return median(x)
+	}
+	return mean(x)
 }
 
 func mean(x []float64) float64 {

@@ -39,22 +39,7 @@ func window(sums [][][]float64, a, b int, agg detector.Aggregation) [][]float64 
 	out := make([][]float64, len(sums))
 	for i, perSigma := range sums {
 		for j := a; j <= b; j++ {
-			s := append([]float64(nil), perSigma[j]...)
-			if agg == detector.Median {
-				sort.Float64s(s)
-				m := len(s)
-				if m%2 == 1 {
-					out[i] = append(out[i], s[m/2])
-				} else {
-					out[i] = append(out[i], 0.5*(s[m/2-1]+s[m/2]))
-				}
-				continue
-			}
-			t := 0.0
-			for _, v := range s {
-				t += v
-			}
-			out[i] = append(out[i], t/float64(len(s)))
+			out[i] = append(out[i], detector.Aggregate(agg, perSigma[j]))
 		}
 	}
 	return out

@@ -104,8 +104,10 @@ type Example struct {
 // the report's pictures.
 func Examples(ctx context.Context, cfg Config, den denoise.Denoiser, sets *Sets) ([]Example, error) {
 	sigma := cfg.Sigmas[len(cfg.Sigmas)/2]
+	// The pictures show the top three eigenvectors whatever the preset, with
+	// the reference iteration budget, since a cheap preset may estimate one.
 	ec := cfg.Estimator
-	ec.KeepVectors = true
+	ec.K, ec.MaxIter, ec.KeepVectors = max(ec.K, 3), max(ec.MaxIter, 50), true
 	est := &spectrum.Estimator{Denoiser: den, Config: ec, Seed: cfg.Seed}
 	var tasks []spectrum.Task
 	var ex []Example

@@ -8,6 +8,7 @@ import (
 	"github.com/eigenscore/eigenscore/denoise/onnx"
 	"github.com/eigenscore/eigenscore/eval"
 	"github.com/eigenscore/eigenscore/internal/testenv"
+	"github.com/eigenscore/eigenscore/metrics"
 	"github.com/eigenscore/eigenscore/models"
 )
 
@@ -53,7 +54,7 @@ func TestShippedModelsBeatMixture(t *testing.T) {
 					ma += a[i][j] / float64(len(a))
 					mb += b[i][j] / float64(len(a))
 				}
-				mu, sd := meanSD(diff)
+				mu, sd := metrics.MeanStd(diff)
 				se := sd / math.Sqrt(float64(len(diff)))
 				t.Logf("σ=%.3f: network MSE %.5f, mixture %.5f (diff %.5f ± %.5f)", s, ma, mb, mu, se)
 				if mu > -3*se {
@@ -62,19 +63,6 @@ func TestShippedModelsBeatMixture(t *testing.T) {
 			}
 		})
 	}
-}
-
-func meanSD(x []float64) (float64, float64) {
-	m := 0.0
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(len(x))
-	s := 0.0
-	for _, v := range x {
-		s += (v - m) * (v - m)
-	}
-	return m, math.Sqrt(s / float64(len(x)-1))
 }
 
 func TestUnknownModel(t *testing.T) {

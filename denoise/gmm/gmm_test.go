@@ -11,6 +11,7 @@ import (
 
 	"github.com/eigenscore/eigenscore/denoise/gmm"
 	"github.com/eigenscore/eigenscore/internal/testenv"
+	"github.com/eigenscore/eigenscore/metrics"
 )
 
 // The exact covariance must equal σ²·∂D/∂y. Central differences with step h
@@ -96,26 +97,13 @@ func TestMMSEIdentity(t *testing.T) {
 			meanErr += e / n
 			meanTr += tr / n
 		}
-		mu, sd := meanStd(deltas)
+		mu, sd := metrics.MeanStd(deltas)
 		se := sd / math.Sqrt(n)
 		t.Logf("σ=%.3f: E‖x−D‖² = %.4f, E tr Cov = %.4f, diff %.4f ± %.4f (se)", sigma, meanErr, meanTr, mu, se)
 		if math.Abs(mu) > 4*se {
 			t.Errorf("σ=%v: MMSE %.4f differs from mean posterior trace %.4f by %.2f standard errors", sigma, meanErr, meanTr, math.Abs(mu)/se)
 		}
 	}
-}
-
-func meanStd(x []float64) (float64, float64) {
-	mu := 0.0
-	for _, v := range x {
-		mu += v
-	}
-	mu /= float64(len(x))
-	ss := 0.0
-	for _, v := range x {
-		ss += (v - mu) * (v - mu)
-	}
-	return mu, math.Sqrt(ss / float64(len(x)-1))
 }
 
 func TestSaveLoad(t *testing.T) {
