@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/eigenscore/eigenscore/denoise"
@@ -12,7 +13,7 @@ import (
 )
 
 func shipped(b *testing.B) (denoise.Denoiser, func()) {
-	d, _, release, err := eval.OpenDenoiser(eval.DenoiserOptions{ORT: onnx.Options{BatchSize: 64}}, "fashion-mnist")
+	d, _, release, err := eval.OpenDenoiser(eval.DenoiserOptions{ORT: onnx.Options{BatchSize: 32, Threads: 1, Sessions: runtime.NumCPU()}}, "fashion-mnist")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -22,6 +23,8 @@ func shipped(b *testing.B) (denoise.Denoiser, func()) {
 // BenchmarkEstimatorShipped reports the spectrum estimator's NFE/s on the
 // shipped Fashion-MNIST network (fast preset: k=1, batches of 32 problems =
 // 64 images), to compare with BenchmarkRawShipped at the same batch size.
+// Both use the CLI's default backend settings: one single-threaded session
+// per core, chunks of 32 images.
 func BenchmarkEstimatorShipped(b *testing.B) {
 	d, release := shipped(b)
 	defer release()

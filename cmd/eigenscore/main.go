@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -32,12 +33,13 @@ type globals struct {
 	verbose, quiet    bool
 	ortLib            string
 	threads, batch    int
+	sessions          int
 }
 
 // denoiserOptions resolves a --denoiser value with the global settings.
 func (g *globals) denoiserOptions(name string) eval.DenoiserOptions {
 	return eval.DenoiserOptions{Name: name, DataDir: data.DataDir(g.dataDir), CacheDir: eval.CacheDir(g.cacheDir),
-		ORT: onnx.Options{LibPath: g.ortLib, Threads: g.threads, BatchSize: g.batch}}
+		ORT: onnx.Options{LibPath: g.ortLib, Threads: g.threads, BatchSize: g.batch, Sessions: g.sessions}}
 }
 
 func newRoot() *cobra.Command {
@@ -63,8 +65,9 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "debug logging")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars or info logs")
 	root.PersistentFlags().StringVar(&g.ortLib, "onnxruntime-lib", "", "ONNX Runtime shared library (default $ONNXRUNTIME_LIB or the path scripts/install-onnxruntime.sh installs to)")
-	root.PersistentFlags().IntVar(&g.threads, "threads", 0, "ONNX Runtime intra-op threads (default: all cores)")
-	root.PersistentFlags().IntVar(&g.batch, "ort-batch", 64, "ONNX Runtime session batch size; keep 2·k·--batch a multiple of it (requests are padded to whole batches)")
+	root.PersistentFlags().IntVar(&g.threads, "threads", 1, "ONNX Runtime intra-op threads per session")
+	root.PersistentFlags().IntVar(&g.sessions, "sessions", runtime.NumCPU(), "ONNX Runtime sessions; the chunks of one request run on them in parallel")
+	root.PersistentFlags().IntVar(&g.batch, "ort-batch", 32, "ONNX Runtime session batch size; keep 2·k·--batch a multiple of it (requests are padded to whole batches)")
 	root.AddCommand(newSpectrumCmd(g), newEvalCmd(g), newQualityCmd(g), newBenchCmd(g))
 	return root
 }

@@ -27,9 +27,10 @@
 // padding the last chunk with zero images and σ = 1, so a request of n images
 // costs ceil(n/BatchSize)·BatchSize network evaluations: choose a batch size
 // that matches the typical request. Concurrency: a Denoiser holds a pool of
-// Options.Sessions sessions (default 1); concurrent Denoise calls each take
-// one session for the whole call and wait while none is free. With one session
-// calls are serialised, and each runs on Options.Threads intra-op threads.
+// Options.Sessions sessions (default 1). A request of several chunks is split
+// into up to Sessions contiguous parts that run at once, each on a session of
+// its own; concurrent calls share the pool and wait while no session is
+// free. Each session runs on Options.Threads intra-op threads.
 package onnx
 
 import (
@@ -60,8 +61,8 @@ type Options struct {
 	// DefaultBatchSize. Requests are split into chunks of this size and the
 	// last chunk is padded.
 	BatchSize int
-	// Sessions is the number of sessions in the pool, i.e. how many Denoise
-	// calls run at once; 0 means 1. Each session uses Threads threads, so
+	// Sessions is the number of sessions in the pool, i.e. how many chunks
+	// run at once; 0 means 1. Each session uses Threads threads, so
 	// Sessions·Threads should not exceed the number of cores.
 	Sessions int
 }
@@ -304,6 +305,38 @@ func (d *Denoiser) Denoise(ctx context.Context, x, sigma, out []float32) error {
 	if d.closed {
 		return ErrClosed
 	}
+	// With several sessions, a request of several chunks is split into
+	// contiguous parts of whole chunks that run at once, one per session:
+	// on a small network, single-threaded sessions side by side use the
+	// cores better than one session with several intra-op threads.
+	dim := d.shape.Dim()
+	b := d.opts.BatchSize
+	n := len(sigma)
+	chunks := (n + b - 1) / b
+	parts := min(d.opts.Sessions, chunks)
+	if parts <= 1 {
+		return d.denoisePart(ctx, 0, x, sigma, out)
+	}
+	per := (chunks + parts - 1) / parts * b
+	errs := make(chan error, parts)
+	for start := 0; start < n; start += per {
+		end := min(start+per, n)
+		go func() {
+			errs <- d.denoisePart(ctx, start, x[start*dim:end*dim], sigma[start:end], out[start*dim:end*dim])
+		}()
+	}
+	var first error
+	for start := 0; start < n; start += per {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// denoisePart runs one contiguous part of a request on one session from the
+// pool; offset is the part's first image in the request, for messages.
+func (d *Denoiser) denoisePart(ctx context.Context, offset int, x, sigma, out []float32) error {
 	var s *session
 	select {
 	case s = <-d.pool:
@@ -349,7 +382,7 @@ func (d *Denoiser) Denoise(ctx context.Context, x, sigma, out []float32) error {
 			if cerr := ctx.Err(); cerr != nil {
 				return cerr
 			}
-			return fmt.Errorf("onnx: model %s: images %d..%d: %w", d.name, start, start+m-1, err)
+			return fmt.Errorf("onnx: model %s: images %d..%d: %w", d.name, offset+start, offset+start+m-1, err)
 		}
 		copy(out[start*dim:(start+m)*dim], s.yd[:m*dim])
 	}

@@ -110,9 +110,12 @@ func TestMatchesPyTorch(t *testing.T) {
 	for _, name := range fixtures {
 		// BatchSize 3 with 4 inputs: one full chunk and one padded chunk;
 		// 1: one chunk per image; 4: exact; 8: a single padded chunk.
-		for _, bs := range []int{3, 1, 4, 8} {
-			t.Run(fmt.Sprintf("%s/batch%d", name, bs), func(t *testing.T) {
-				d, f := openFixture(t, name, Options{BatchSize: bs, Threads: 2})
+		// With 2 or 3 sessions the chunks of one request run in parallel
+		// parts (1 image per chunk: parts of 2 images, or of 2, 1 and 1).
+		for _, c := range []struct{ bs, sessions int }{{3, 1}, {1, 1}, {4, 1}, {8, 1}, {1, 2}, {1, 3}, {3, 2}} {
+			bs := c.bs
+			t.Run(fmt.Sprintf("%s/batch%d/sessions%d", name, bs, c.sessions), func(t *testing.T) {
+				d, f := openFixture(t, name, Options{BatchSize: bs, Threads: 1, Sessions: c.sessions})
 				out := make([]float32, len(f.X))
 				if err := d.Denoise(context.Background(), f.X, f.Sigma, out); err != nil {
 					t.Fatal(err)
