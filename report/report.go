@@ -460,6 +460,8 @@ pre { background: var(--head); border: 1px solid var(--line); border-radius: 4px
 .banner { border-left: 4px solid #e69500; background: #fff6e5; padding: 8px 12px; margin: 12px 0 18px; }
 .sub { color: var(--muted); margin: 0 0 8px; }
 table { border-collapse: collapse; margin: 6px 0 10px; font-variant-numeric: tabular-nums; }
+table.summary { width: 100%; table-layout: fixed; }
+table.summary th { white-space: normal; overflow-wrap: anywhere; font-size: 0.9em; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding: 0 0 6px; }
 th, td { border: 1px solid var(--line); padding: 4px 10px; }
 th { background: var(--head); font-weight: 600; text-align: left; }
@@ -504,7 +506,7 @@ nav ol { margin: 4px 0 0; padding-left: 22px; }
 
 {{- if .Summary.Rows}}
 <h2 id="summary">Summary</h2>
-<table>
+<table class="summary">
 <caption>{{.Summary.Caption}}</caption>
 <thead><tr><th>Method</th>{{range .Summary.Pairs}}<th class="num">{{.}}</th>{{end}}<th class="num">Mean over pairs</th></tr></thead>
 <tbody>
