@@ -87,24 +87,22 @@ func Run(ctx context.Context, cfg Config, den denoise.Denoiser, modelID string, 
 	if cfg.Protocol == "paper" {
 		needed = append(needed, "spectrum-paper")
 	}
-	{
-		for _, pn := range needed {
-			if res.Features[pn] != nil {
-				continue
+	for _, pn := range needed {
+		if res.Features[pn] != nil {
+			continue
+		}
+		p := providers[pn]
+		res.Features[pn] = map[string]*Features{}
+		for _, r := range roles {
+			f, err := computeCached(ctx, p, den, modelID, r.ds, cache, progress)
+			if err != nil {
+				return nil, fmt.Errorf("%s features of %s: %w", pn, r.ds.Name, err)
 			}
-			p := providers[pn]
-			res.Features[pn] = map[string]*Features{}
-			for _, r := range roles {
-				f, err := computeCached(ctx, p, den, modelID, r.ds, cache, progress)
-				if err != nil {
-					return nil, fmt.Errorf("%s features of %s: %w", pn, r.ds.Name, err)
-				}
-				clampPositive(f.Rows)
-				res.Features[pn][r.name] = f
-				res.ProviderNFE[pn] += f.NFE
-				res.NotConverged += f.NotConverged
-				seconds[pn] += f.Seconds
-			}
+			clampPositive(f.Rows)
+			res.Features[pn][r.name] = f
+			res.ProviderNFE[pn] += f.NFE
+			res.NotConverged += f.NotConverged
+			seconds[pn] += f.Seconds
 		}
 	}
 	// Test images: all of them (deploy), or the test halves (paper).
@@ -117,11 +115,11 @@ func Run(ctx context.Context, cfg Config, den denoise.Denoiser, modelID string, 
 		a, b, agg, valAUROC := paperSelect(cfg, pf["fit"].Sums, pick3(pf["id"].Sums, idVal), pick3(pf["ood"].Sums, oodVal))
 		paperSig := PaperSigmas()
 		names := FeatureNames("eig", paperSig[a:b+1], agg, 1)
-		d := Detector{Name: "eigenscore-paper", Score: detector.OneSided, UsesOOD: true,
+		d := Detector{Name: PaperMethod, Score: detector.OneSided, UsesOOD: true,
 			Note: "paper protocol: timestep window and aggregation chosen by AUROC on OOD validation data"}
 		mr, err := score(cfg, d, names, window(pf["fit"].Sums, a, b, agg), window(pick3(pf["id"].Sums, idTest), a, b, agg), window(pick3(pf["ood"].Sums, oodTest), a, b, agg))
 		if err != nil {
-			return nil, fmt.Errorf("eigenscore-paper: %w", err)
+			return nil, fmt.Errorf("%s: %w", PaperMethod, err)
 		}
 		mr.NFEPerImage = float64(res.ProviderNFE["spectrum-paper"]) / float64(res.Images)
 		mr.Seconds = seconds["spectrum-paper"]
@@ -215,6 +213,12 @@ func MethodNames() []string {
 	}
 	return out
 }
+
+// PaperMethod names the method the paper protocol adds.
+const PaperMethod = "eigenscore-paper"
+
+// ResultOrder lists every method a result can hold, in table order.
+func ResultOrder() []string { return append(MethodNames(), PaperMethod) }
 
 // score fits the detector on the fit rows and evaluates it on the test rows.
 func score(cfg Config, d Detector, names []string, fit, id, ood [][]float64) (*MethodResult, error) {

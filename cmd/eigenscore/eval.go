@@ -155,7 +155,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 func printMeans(w io.Writer, s *eval.SuiteResult) {
 	fmt.Fprintf(w, "Mean AUROC over the %d pairs of suite %s (protocol %s):\n", len(s.Pairs), s.Suite, s.Protocol)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, n := range append(eval.MethodNames(), "eigenscore-paper") {
+	for _, n := range eval.ResultOrder() {
 		if v, ok := s.MeanAUROC[n]; ok {
 			fmt.Fprintf(tw, "%s\t%.4f\n", n, v)
 		}
@@ -168,7 +168,7 @@ func printTable(w io.Writer, res *eval.Result) {
 		res.ID, res.OOD, res.Config.N, res.Config.FitN)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "method\tAUROC\t95% CI\tAUPR-In\tAUPR-Out\tFPR@95TPR\tID accepted\tNFE/image\tseconds")
-	for _, n := range append(eval.MethodNames(), "eigenscore-paper") {
+	for _, n := range eval.ResultOrder() {
 		m, ok := res.Methods[n]
 		if !ok {
 			continue
@@ -183,7 +183,7 @@ func printTable(w io.Writer, res *eval.Result) {
 	if res.NotConverged > 0 {
 		fmt.Fprintf(w, "note: %d (image, σ) pairs had fewer converged draws than asked for\n", res.NotConverged)
 	}
-	if m, ok := res.Methods["eigenscore-paper"]; ok {
+	if m, ok := res.Methods[eval.PaperMethod]; ok {
 		fmt.Fprintf(w, "eigenscore-paper USES OOD DATA: chose %v on the OOD validation half; all rows are on the test halves.\n", m.Selected)
 	}
 	fmt.Fprintf(w, "FPR@95TPR: fraction of ID scores at or above the largest threshold flagging ≥95%% of OOD. Wall time %.1fs.\n", res.Seconds)

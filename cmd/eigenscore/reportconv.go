@@ -21,7 +21,7 @@ func toReport(s *eval.SuiteResult, command string) report.Suite {
 	}
 	for _, r := range s.Pairs {
 		p := report.Pair{Name: r.ID + " → " + r.OOD, ID: r.ID, OOD: r.OOD, Model: r.Denoiser}
-		for _, n := range append(eval.MethodNames(), "eigenscore-paper") {
+		for _, n := range eval.ResultOrder() {
 			m, ok := r.Methods[n]
 			if !ok {
 				continue
