@@ -166,3 +166,11 @@ func TestReliability(t *testing.T) {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
+
+func TestCollapseIsGeometricMean(t *testing.T) {
+	f := &Features{Rows: [][]float64{{1, 4, 16}, {2, 2, 2}}, Names: []string{"a", "b", "c"}}
+	c := collapse(f, "spectrum")
+	if len(c.Names) != 1 || math.Abs(c.Rows[0][0]-4) > 1e-12 || math.Abs(c.Rows[1][0]-2) > 1e-12 {
+		t.Errorf("collapse gave %v %v, want [[4] [2]]", c.Names, c.Rows)
+	}
+}

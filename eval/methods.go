@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/eigenscore/eigenscore/baseline"
 	"github.com/eigenscore/eigenscore/data"
@@ -51,6 +52,11 @@ type Detector struct {
 	Score     detector.Score
 	Note      string
 	UsesOOD   bool
+	// Collapse names providers whose features enter as one column, their
+	// geometric mean over the columns (for the two-sided score, the mean of
+	// the log-features): one dimension of evidence instead of several
+	// correlated, noisy ones.
+	Collapse map[string]bool
 }
 
 // Providers builds the feature providers for cfg.
@@ -149,11 +155,26 @@ var Detectors = []Detector{
 	{Name: "eigenscore", Providers: []string{"spectrum"}, Score: detector.OneSided, Note: "paper: standardised top-k eigenvalue sums, summed over σ (one-sided)"},
 	{Name: "eigenscore-2s", Providers: []string{"spectrum"}, Score: detector.TwoSided, Note: "Mahalanobis distance of log eigenvalue sums (two-sided)"},
 	{Name: "eigenscore+", Providers: []string{"spectrum", "recon"}, Score: detector.TwoSided, Note: "ours: log eigenvalue sums and log denoising errors, Mahalanobis (two-sided)"},
+	{Name: "eigenscore+1d", Providers: []string{"spectrum", "recon"}, Score: detector.TwoSided, Collapse: map[string]bool{"spectrum": true},
+		Note: "ours: the eigenvalue sums' geometric mean over σ as one dimension next to the log denoising errors, Mahalanobis (two-sided)"},
 	{Name: "trace", Providers: []string{"trace"}, Score: detector.OneSided, Note: "Hutchinson trace of Cov[x|y], standardised and summed (one-sided)"},
 	{Name: "recon-error", Providers: []string{"recon"}, Score: detector.OneSided, Note: "denoising error over the σ grid, standardised and summed (DDPM-OOD style)"},
 	{Name: "recon-error-2s", Providers: []string{"recon"}, Score: detector.TwoSided, Note: "Mahalanobis distance of log denoising errors"},
 	{Name: "msma", Providers: []string{"scorenorm"}, Score: detector.TwoSided, Note: "score norms over the σ grid, Gaussian density on their logs (MSMA style)"},
 	{Name: "diffpath-6d", Providers: []string{"diffpath"}, Score: detector.TwoSided, Note: "DiffPath-6D path statistics, Gaussian density on their logs"},
+}
+
+// collapse replaces each row by its geometric mean, named after prefix.
+func collapse(f *Features, prefix string) *Features {
+	out := &Features{Names: []string{prefix + "(geometric mean)"}, Rows: make([][]float64, len(f.Rows))}
+	for i, r := range f.Rows {
+		s := 0.0
+		for _, v := range r {
+			s += math.Log(v)
+		}
+		out.Rows[i] = []float64{math.Exp(s / float64(len(r)))}
+	}
+	return out
 }
 
 // join concatenates providers' rows column-wise.

@@ -132,7 +132,11 @@ func Run(ctx context.Context, cfg Config, den denoise.Denoiser, modelID string, 
 		var nfe int64
 		secs := 0.0
 		for _, pn := range d.Providers {
-			fit, id, ood = append(fit, res.Features[pn]["fit"]), append(id, res.Features[pn]["id"]), append(ood, res.Features[pn]["ood"])
+			f, i, o := res.Features[pn]["fit"], res.Features[pn]["id"], res.Features[pn]["ood"]
+			if d.Collapse[pn] {
+				f, i, o = collapse(f, pn), collapse(i, pn), collapse(o, pn)
+			}
+			fit, id, ood = append(fit, f), append(id, i), append(ood, o)
 			nfe += res.ProviderNFE[pn]
 			secs += seconds[pn]
 		}
