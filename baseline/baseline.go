@@ -50,6 +50,7 @@ func perNoise(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigma
 			}
 		}
 	}
+	keys := detector.TaskKeys(ds, len(sigmas))
 	in := make([]float32, Batch*d)
 	res := make([]float32, Batch*d)
 	sig := make([]float32, Batch)
@@ -59,7 +60,7 @@ func perNoise(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigma
 		}
 		chunk := items[start:min(start+Batch, len(items))]
 		for b, it := range chunk {
-			noisy(in[b*d:(b+1)*d], ds.Image(it.img), sigmas[it.sig], seed, detector.ImageKey(ds.Name, ds.Image(it.img))*31+uint64(it.sig), it.draw)
+			noisy(in[b*d:(b+1)*d], ds.Image(it.img), sigmas[it.sig], seed, keys[it.img][it.sig], it.draw)
 			sig[b] = float32(sigmas[it.sig])
 		}
 		m := len(chunk)

@@ -30,6 +30,7 @@ func Trace(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigmas [
 			}
 		}
 	}
+	keys := detector.TaskKeys(ds, len(sigmas))
 	half := Batch / 2
 	in := make([]float32, Batch*d)
 	res := make([]float32, Batch*d)
@@ -46,7 +47,7 @@ func Trace(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigmas [
 		chunk := items[start:min(start+half, len(items))]
 		m := len(chunk)
 		for b, it := range chunk {
-			key := detector.ImageKey(ds.Name, ds.Image(it.img))*31 + uint64(it.sig)
+			key := keys[it.img][it.sig]
 			noisy(y, ds.Image(it.img), sigmas[it.sig], seed, key, 0)
 			rng := rand.New(rand.NewPCG(seed^0x7ACE, key*1000003+uint64(it.probe)))
 			v := vs[b]

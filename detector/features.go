@@ -59,14 +59,30 @@ func ImageKey(set string, img []float32) uint64 {
 	return h.Sum64()
 }
 
+// TaskKeys returns the noise-stream key of every image of ds at each of
+// levels noise levels, ImageKey·31 + level, hashing each image once. The
+// spectrum estimator and the baselines use the same keys, so they see the
+// same noisy images y = x + σn.
+func TaskKeys(ds *data.Dataset, levels int) [][]uint64 {
+	keys := make([][]uint64, ds.Len())
+	for i := range keys {
+		k := ImageKey(ds.Name, ds.Image(i))
+		keys[i] = make([]uint64, levels)
+		for j := range keys[i] {
+			keys[i][j] = k*31 + uint64(j)
+		}
+	}
+	return keys
+}
+
 // Estimate runs the estimator on every image of ds at every σ, draws times.
 // progress, if not nil, receives the number of (image, σ) tasks finished.
 func Estimate(ctx context.Context, est *spectrum.Estimator, ds *data.Dataset, sigmas []float64, draws int, progress func(done int)) (*Spectra, error) {
 	tasks := make([]spectrum.Task, 0, ds.Len()*len(sigmas))
+	keys := TaskKeys(ds, len(sigmas))
 	for i := 0; i < ds.Len(); i++ {
-		key := ImageKey(ds.Name, ds.Image(i))
 		for j, s := range sigmas {
-			tasks = append(tasks, spectrum.Task{Image: ds.Image(i), Sigma: s, Key: key*31 + uint64(j)})
+			tasks = append(tasks, spectrum.Task{Image: ds.Image(i), Sigma: s, Key: keys[i][j]})
 		}
 	}
 	res, err := est.Run(ctx, tasks, draws, progress)
