@@ -73,10 +73,20 @@ type Config struct {
 	// smaller eigenvalues, and the estimates come out a few percent low; a
 	// component with eigenvalue ratio r to the top contributes a relative
 	// error of about ValueTol/(2(1−r)) when this rule stops.
-	ValueTol  float64   `json:"value_tol,omitempty"`
-	Redraw    int       `json:"redraw"` // attempts allowed per draw asked for (5); 1 disables redraws
-	Batch     int       `json:"batch"`  // problems evaluated together (32)
-	Precision Precision `json:"precision"`
+	ValueTol float64 `json:"value_tol,omitempty"`
+	// Forward takes one-sided differences J·v_i ≈ D(y + c·v_i) − D(y),
+	// evaluating D(y) once per draw: k NFEs per iteration plus one, instead
+	// of 2k. The truncation error is O(c) rather than O(c²), a bias that is
+	// the same for every image at a given σ and c.
+	Forward bool `json:"forward,omitempty"`
+	// SharedNoise gives every image the same noise draws n and starting
+	// directions at a given σ (common random numbers): the estimator noise
+	// then moves all images' features together, so their differences, and
+	// the ranking of scores, vary less between seeds.
+	SharedNoise bool      `json:"shared_noise,omitempty"`
+	Redraw      int       `json:"redraw"` // attempts allowed per draw asked for (5); 1 disables redraws
+	Batch       int       `json:"batch"`  // problems evaluated together (32)
+	Precision   Precision `json:"precision"`
 	// KeepVectors keeps the estimated eigenvectors in each Draw.
 	KeepVectors bool `json:"-"`
 }
@@ -150,6 +160,7 @@ type problem struct {
 	task, attempt int
 	sigma         float64
 	y             []float64   // noisy image
+	dy            []float64   // D(y), for forward differences, once evaluated
 	v             [][]float64 // current unit directions
 	spare         [][]float64 // k×d scratch for J·v, recycled from the previous directions
 	values        []float64
@@ -208,41 +219,72 @@ func (e *Estimator) Run(ctx context.Context, tasks []Task, draws int, progress f
 	out32 := make([]float32, 0)
 	var in64, out64, sig64 []float64
 	var sig32 []float32
+	var off []int
+	budget := cfg.Batch * 2 * k
+	if cfg.Forward {
+		budget = cfg.Batch * k
+	}
 
 	for len(queue) > 0 || len(active) > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		for len(active) < cfg.Batch && len(queue) > 0 {
+		// Admit new problems while the batch has rows to spare. A batch is
+		// Batch problems' worth of rows (2k each, or k with forward
+		// differences), so that it is a whole number of a backend's fixed
+		// batches when Batch is; a forward problem's first iteration needs
+		// one row more, for D(y).
+		rows := 0
+		for _, pr := range active {
+			rows += rowsOf(pr, cfg)
+		}
+		for len(queue) > 0 && (len(active) == 0 || rows+rowsOf(&problem{}, cfg) <= budget) {
 			j := queue[0]
 			queue = queue[1:]
-			active = append(active, e.start(tasks[j.task], j.task, j.attempt, k, cfg.Step))
+			pr := e.start(tasks[j.task], j.task, j.attempt, cfg)
+			active = append(active, pr)
+			rows += rowsOf(pr, cfg)
 		}
-		n := len(active) * 2 * k
-		// Build the perturbed batch: for problem p and direction i, rows
-		// 2k·p + i (plus) and 2k·p + k + i (minus).
+		// Lay out the batch: problem p owns rows off[p] … off[p+1]−1. With
+		// central differences these are y + c·v_i (i < k) then y − c·v_i;
+		// with forward differences, y itself first while D(y) is unknown,
+		// then y + c·v_i.
+		off = grow(off, len(active)+1)
+		off[0] = 0
+		for p, pr := range active {
+			off[p+1] = off[p] + rowsOf(pr, cfg)
+		}
+		n := off[len(active)]
 		if cfg.Precision == Float64 {
 			in64, out64, sig64 = grow(in64, n*d), grow(out64, n*d), grow(sig64, n)
 		} else {
 			in32, out32, sig32 = grow(in32, n*d), grow(out32, n*d), grow(sig32, n)
 		}
+		put := func(row int, pr *problem, scale float64, v []float64) {
+			if cfg.Precision == Float64 {
+				dst := in64[row*d : (row+1)*d]
+				for j := range dst {
+					dst[j] = pr.y[j] + scale*v[j]
+				}
+				sig64[row] = pr.sigma
+				return
+			}
+			dst := in32[row*d : (row+1)*d]
+			for j := range dst {
+				dst[j] = float32(pr.y[j] + scale*v[j])
+			}
+			sig32[row] = float32(pr.sigma)
+		}
 		for p, pr := range active {
+			row := off[p]
+			if cfg.Forward && pr.dy == nil {
+				put(row, pr, 0, pr.y)
+				row++
+			}
 			for i := 0; i < k; i++ {
-				for s, sign := range [2]float64{1, -1} {
-					row := 2*k*p + s*k + i
-					if cfg.Precision == Float64 {
-						dst := in64[row*d : (row+1)*d]
-						for j := range dst {
-							dst[j] = pr.y[j] + sign*cfg.Step*pr.v[i][j]
-						}
-						sig64[row] = pr.sigma
-					} else {
-						dst := in32[row*d : (row+1)*d]
-						for j := range dst {
-							dst[j] = float32(pr.y[j] + sign*cfg.Step*pr.v[i][j])
-						}
-						sig32[row] = float32(pr.sigma)
-					}
+				put(row+i, pr, cfg.Step, pr.v[i])
+				if !cfg.Forward {
+					put(row+k+i, pr, -cfg.Step, pr.v[i])
 				}
 			}
 		}
@@ -256,8 +298,14 @@ func (e *Estimator) Run(ctx context.Context, tasks []Task, draws int, progress f
 			return nil, fmt.Errorf("spectrum: denoiser: %w", err)
 		}
 		kept := active[:0]
+		output := func(row, j int) float64 {
+			if cfg.Precision == Float64 {
+				return out64[row*d+j]
+			}
+			return float64(out32[row*d+j])
+		}
 		for p, pr := range active {
-			results[pr.task].NFE += int64(2 * k)
+			results[pr.task].NFE += int64(off[p+1] - off[p])
 			if pr.spare == nil {
 				pr.spare = make([][]float64, k)
 				for i := range pr.spare {
@@ -265,13 +313,24 @@ func (e *Estimator) Run(ctx context.Context, tasks []Task, draws int, progress f
 				}
 			}
 			a := pr.spare
-			for i := 0; i < k; i++ {
-				plus, minus := 2*k*p+i, 2*k*p+k+i
-				for j := 0; j < d; j++ {
-					if cfg.Precision == Float64 {
-						a[i][j] = 0.5 * (out64[plus*d+j] - out64[minus*d+j])
-					} else {
-						a[i][j] = 0.5 * (float64(out32[plus*d+j]) - float64(out32[minus*d+j]))
+			row := off[p]
+			if cfg.Forward {
+				if pr.dy == nil {
+					pr.dy = make([]float64, d)
+					for j := range pr.dy {
+						pr.dy[j] = output(row, j)
+					}
+					row++
+				}
+				for i := 0; i < k; i++ {
+					for j := 0; j < d; j++ {
+						a[i][j] = output(row+i, j) - pr.dy[j]
+					}
+				}
+			} else {
+				for i := 0; i < k; i++ {
+					for j := 0; j < d; j++ {
+						a[i][j] = 0.5 * (output(row+i, j) - output(row+k+i, j))
 					}
 				}
 			}
@@ -339,12 +398,28 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
+// rowsOf is the number of denoiser inputs problem pr needs this iteration.
+func rowsOf(pr *problem, cfg Config) int {
+	if !cfg.Forward {
+		return 2 * cfg.K
+	}
+	if pr.dy == nil {
+		return cfg.K + 1
+	}
+	return cfg.K
+}
+
 // start draws y = x + σ·n and k Gaussian unit directions from the task's
-// stream for this attempt.
-func (e *Estimator) start(t Task, task, attempt, k int, step float64) *problem {
-	rng := rand.New(rand.NewPCG(e.Seed, mix(t.Key, uint64(attempt))))
+// stream for this attempt (or, with SharedNoise, from the stream of σ, the
+// same for every image).
+func (e *Estimator) start(t Task, task, attempt int, cfg Config) *problem {
+	key := t.Key
+	if cfg.SharedNoise {
+		key = math.Float64bits(t.Sigma)
+	}
+	rng := rand.New(rand.NewPCG(e.Seed, mix(key, uint64(attempt))))
 	d := len(t.Image)
-	pr := &problem{task: task, attempt: attempt, sigma: t.Sigma, y: make([]float64, d), v: make([][]float64, k)}
+	pr := &problem{task: task, attempt: attempt, sigma: t.Sigma, y: make([]float64, d), v: make([][]float64, cfg.K)}
 	for j, x := range t.Image {
 		pr.y[j] = float64(x) + t.Sigma*rng.NormFloat64()
 	}

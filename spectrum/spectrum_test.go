@@ -224,3 +224,112 @@ func TestRejectsBadTasks(t *testing.T) {
 		t.Error("float64 mode accepted a float32-only denoiser")
 	}
 }
+
+// Forward differences are exact for a linear denoiser, so they follow the
+// central ones draw for draw; they cost one NFE per direction and iteration
+// plus one for D(y), and give the same draws whatever the batching.
+func TestForwardDifferences(t *testing.T) {
+	lin := &linear{s: separated(50)}
+	var tasks []spectrum.Task
+	for i := 0; i < 5; i++ {
+		img := make([]float32, 50)
+		img[i] = 1
+		tasks = append(tasks, spectrum.Task{Image: img, Sigma: 0.5, Key: uint64(i)})
+	}
+	run := func(forward bool, batch int) []spectrum.Result {
+		est := spectrum.Estimator{Denoiser: lin, Seed: 3, Config: spectrum.Config{Forward: forward, Batch: batch, MaxIter: 20, Redraw: 1}}
+		r, err := est.Run(context.Background(), tasks, 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	central, a, b := run(false, 4), run(true, 1), run(true, 7)
+	for ti, r := range a {
+		iters := 0
+		for j, dr := range r.Draws {
+			iters += dr.Iterations
+			want := central[ti].Draws[j]
+			if dr.Iterations != want.Iterations {
+				t.Errorf("task %d draw %d: %d iterations, central %d", ti, j, dr.Iterations, want.Iterations)
+			}
+			for i, v := range dr.Values {
+				// float32 rounding of the two differences' inputs and outputs
+				// only: ~1e-7 relative per step, grown over ≤ 20 iterations.
+				if math.Abs(v-want.Values[i])/want.Values[i] > 1e-4 {
+					t.Errorf("task %d draw %d: λ%d = %v, central %v", ti, j, i+1, v, want.Values[i])
+				}
+				if v != b[ti].Draws[j].Values[i] {
+					t.Fatalf("task %d draw %d differs between batch sizes", ti, j)
+				}
+			}
+		}
+		if want := int64(2 + 3*iters); r.NFE != want {
+			t.Errorf("task %d: %d NFEs, want 2 draws × (1 + 3 per iteration) = %d", ti, r.NFE, want)
+		}
+		if want := int64(6 * iters); central[ti].NFE != want {
+			t.Errorf("task %d: central %d NFEs, want 6 per iteration = %d", ti, central[ti].NFE, want)
+		}
+	}
+}
+
+// On the mixture, forward differences with a small step reproduce the exact
+// top-3 eigenvalues as the central ones do (float64, so that the rounding
+// error ε/c ≈ 1e-11 is negligible next to the O(c) = 1e-5 truncation).
+func TestForwardMatchesExactSpectrum(t *testing.T) {
+	m := testenv.FashionMixture(t)
+	ds := testenv.Load(t, "fashion-mnist", "test").Head(2)
+	est := spectrum.Estimator{Denoiser: m, Seed: 5, Config: spectrum.Config{KeepVectors: true, Precision: spectrum.Float64,
+		Forward: true, Step: 1e-5, ValueTol: 1e-4, MaxIter: 1000}}
+	var tasks []spectrum.Task
+	for i := 0; i < ds.Len(); i++ {
+		for j, s := range []float64{0.34226, 1.24016} {
+			tasks = append(tasks, spectrum.Task{Image: ds.Image(i), Sigma: s, Key: uint64(10*i + j)})
+		}
+	}
+	res, err := est.Run(context.Background(), tasks, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ti, r := range res {
+		dr := r.Draws[0]
+		cov, _ := m.Cov(dr.Input, tasks[ti].Sigma)
+		want := exactTop(t, cov, 3)
+		for i := range want {
+			if rel := math.Abs(dr.Values[i]-want[i]) / want[i]; rel > 0.01 {
+				t.Errorf("σ=%v: λ%d = %v, exact %v (%.2g relative)", tasks[ti].Sigma, i+1, dr.Values[i], want[i], rel)
+			}
+		}
+	}
+}
+
+// With SharedNoise every image at a σ gets the same noise draw, and another
+// σ gets another.
+func TestSharedNoise(t *testing.T) {
+	lin := &linear{s: separated(50)}
+	a, b := make([]float32, 50), make([]float32, 50)
+	b[7] = 2
+	tasks := []spectrum.Task{{Image: a, Sigma: 0.5, Key: 1}, {Image: b, Sigma: 0.5, Key: 2}, {Image: a, Sigma: 0.7, Key: 3}}
+	est := spectrum.Estimator{Denoiser: lin, Seed: 3, Config: spectrum.Config{SharedNoise: true, KeepVectors: true, MaxIter: 1, Redraw: 1}}
+	res, err := est.Run(context.Background(), tasks, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noise := func(task, draw int) []float64 {
+		y := res[task].Draws[draw].Input
+		n := make([]float64, len(y))
+		for j := range y {
+			n[j] = (y[j] - float64(tasks[task].Image[j])) / tasks[task].Sigma
+		}
+		return n
+	}
+	n0, n1, n2, other := noise(0, 0), noise(1, 0), noise(2, 0), noise(0, 1)
+	for j := range n0 {
+		if math.Abs(n0[j]-n1[j]) > 1e-12 {
+			t.Fatalf("images at the same σ got different noise: %v vs %v at %d", n0[j], n1[j], j)
+		}
+	}
+	if n0[0] == n2[0] || n0[0] == other[0] {
+		t.Error("another σ or another draw reused the noise")
+	}
+}
