@@ -18,10 +18,15 @@ type Preset struct {
 }
 
 // NFEBound is the worst-case spectrum cost per image at the given number
-// of noise levels: levels × draws × redraw × iterations × 2k.
+// of noise levels: levels × draws × redraw × iterations × 2k, or with
+// forward differences levels × draws × redraw × (iterations × k + 1).
 func (p Preset) NFEBound(levels int) int {
 	e := p.Estimator.WithDefaults()
-	return levels * p.Draws * e.Redraw * e.MaxIter * 2 * e.K
+	perDraw := e.MaxIter * 2 * e.K
+	if e.Forward {
+		perDraw = e.MaxIter*e.K + 1
+	}
+	return levels * p.Draws * e.Redraw * perDraw
 }
 
 // Presets are the estimator configurations offered by name.
@@ -48,6 +53,26 @@ var Presets = map[string]Preset{
 		Estimator: spectrum.Config{K: 2, Step: 1, MaxIter: 7, Redraw: 1},
 		Draws:     2,
 		Note:      "candidate: k=2, 2 draws, ≤7 iterations",
+	},
+	"fast-k1f": {
+		Estimator: spectrum.Config{K: 1, Step: 1, MaxIter: 10, Redraw: 1, Forward: true},
+		Draws:     5,
+		Note:      "candidate: power iteration (k=1), forward differences, 5 draws, ≤10 iterations",
+	},
+	"fast-k1fs": {
+		Estimator: spectrum.Config{K: 1, Step: 1, MaxIter: 10, Redraw: 1, Forward: true, SharedNoise: true},
+		Draws:     5,
+		Note:      "candidate: fast-k1f with the same noise draws for every image",
+	},
+	"fast-k3f": {
+		Estimator: spectrum.Config{K: 3, Step: 1, MaxIter: 5, Redraw: 1, Forward: true},
+		Draws:     3,
+		Note:      "candidate: k=3, forward differences, 3 draws, ≤5 iterations",
+	},
+	"fast-k3fs": {
+		Estimator: spectrum.Config{K: 3, Step: 1, MaxIter: 5, Redraw: 1, Forward: true, SharedNoise: true},
+		Draws:     3,
+		Note:      "candidate: fast-k3f with the same noise draws for every image",
 	},
 	"fast-k3": {
 		Estimator: spectrum.Config{K: 3, Step: 1, MaxIter: 5, Redraw: 1},
@@ -114,4 +139,36 @@ func LookupPreset(name string) (Preset, error) {
 	}
 	p.Estimator = p.Estimator.WithDefaults()
 	return p, nil
+}
+
+// Agreement measures, on ID images alone, how closely a candidate
+// estimator's spectral features follow the reference estimator's on the same
+// images: the Spearman rank correlation of their one-sided EigenScores, each
+// standardised over these images, s_i = Σ_j (f_ij − mean_j)/sd_j. The
+// reference's own estimator noise caps it below 1, equally for every
+// candidate, so it orders candidates by how much of the reference's ranking
+// they keep. Rows are images, columns noise levels.
+func Agreement(cand, ref [][]float64) (float64, error) {
+	if len(cand) != len(ref) || len(cand) < 3 {
+		return 0, fmt.Errorf("eval: agreement needs the same ≥ 3 images in both (have %d and %d)", len(cand), len(ref))
+	}
+	return metrics.Spearman(standardisedSum(cand), standardisedSum(ref)), nil
+}
+
+func standardisedSum(rows [][]float64) []float64 {
+	out := make([]float64, len(rows))
+	for j := range rows[0] {
+		col := make([]float64, len(rows))
+		for i, r := range rows {
+			col[i] = r[j]
+		}
+		m, sd := metrics.MeanStd(col)
+		if sd == 0 {
+			continue
+		}
+		for i, v := range col {
+			out[i] += (v - m) / sd
+		}
+	}
+	return out
 }

@@ -303,3 +303,9 @@ func computeCached(ctx context.Context, p *Provider, den denoise.Denoiser, model
 	}
 	return out, nil
 }
+
+// SpectrumFeatures computes the spectral features of ds with cfg's estimator,
+// σ levels and draws, chunk by chunk through the cache like Run.
+func SpectrumFeatures(ctx context.Context, cfg Config, den denoise.Denoiser, modelID string, ds *data.Dataset, cache Cache, progress Progress) (*Features, error) {
+	return computeCached(ctx, Providers(cfg)["spectrum"], den, modelID, ds, cache, progress)
+}

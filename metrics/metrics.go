@@ -14,6 +14,8 @@
 package metrics
 
 import (
+	"gonum.org/v1/gonum/stat"
+
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -191,4 +193,34 @@ func MeanStd(x []float64) (mean, sd float64) {
 		sd += (v - mean) * (v - mean)
 	}
 	return mean, math.Sqrt(sd / float64(len(x)-1))
+}
+
+// Spearman returns the rank correlation of x and y: the Pearson correlation
+// of their ranks, tied values sharing their mean rank.
+func Spearman(x, y []float64) float64 {
+	if len(x) != len(y) {
+		panic("metrics: Spearman of slices of different lengths")
+	}
+	return stat.Correlation(ranks(x), ranks(y), nil)
+}
+
+// ranks returns the 1-based ranks of x, ties averaged.
+func ranks(x []float64) []float64 {
+	idx := make([]int, len(x))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return x[idx[a]] < x[idx[b]] })
+	r := make([]float64, len(x))
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && x[idx[j+1]] == x[idx[i]] {
+			j++
+		}
+		for l := i; l <= j; l++ {
+			r[idx[l]] = float64(i+j)/2 + 1
+		}
+		i = j + 1
+	}
+	return r
 }

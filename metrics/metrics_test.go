@@ -109,3 +109,20 @@ func TestQuantile(t *testing.T) {
 		t.Errorf("max %v", q)
 	}
 }
+
+func TestSpearman(t *testing.T) {
+	// Monotone but not linear: rank correlation 1, reversed −1.
+	x := []float64{1, 2, 3, 4, 5}
+	if got := Spearman(x, []float64{1, 4, 9, 16, 100}); math.Abs(got-1) > 1e-12 {
+		t.Errorf("monotone: %v, want 1", got)
+	}
+	if got := Spearman(x, []float64{5, 4, 3, 2, -10}); math.Abs(got+1) > 1e-12 {
+		t.Errorf("reversed: %v, want -1", got)
+	}
+	// Hand-worked with a tie: ranks (1, 2, 3, 4) and (1, 2.5, 2.5, 4);
+	// sample variances 5/3 and 3/2, covariance 3/2, ρ = 1.5/√2.5.
+	got := Spearman([]float64{1, 2, 3, 4}, []float64{10, 20, 20, 30})
+	if want := 1.5 / math.Sqrt(2.5); math.Abs(got-want) > 1e-12 {
+		t.Errorf("tie: %v, want %v", got, want)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"sort"
 
 	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/eigenscore/eigenscore/denoise"
 )
@@ -83,10 +84,18 @@ type Config struct {
 	// directions at a given σ (common random numbers): the estimator noise
 	// then moves all images' features together, so their differences, and
 	// the ranking of scores, vary less between seeds.
-	SharedNoise bool      `json:"shared_noise,omitempty"`
-	Redraw      int       `json:"redraw"` // attempts allowed per draw asked for (5); 1 disables redraws
-	Batch       int       `json:"batch"`  // problems evaluated together (32)
-	Precision   Precision `json:"precision"`
+	SharedNoise bool `json:"shared_noise,omitempty"`
+	// Ritz estimates the eigenvalues by Rayleigh–Ritz on the current
+	// subspace, the eigenvalues of the symmetric part of Vᵀ·J·V, instead of
+	// the column norms ‖J·v_i‖, and orders the next directions by the Ritz
+	// vectors. For a symmetric J and a subspace within angle ε of the
+	// leading one the Ritz values err by O(ε²), the norms by O(ε), so fewer
+	// iterations reach the same accuracy (for k = 1 this is the Rayleigh
+	// quotient of power iteration).
+	Ritz      bool      `json:"ritz,omitempty"`
+	Redraw    int       `json:"redraw"` // attempts allowed per draw asked for (5); 1 disables redraws
+	Batch     int       `json:"batch"`  // problems evaluated together (32)
+	Precision Precision `json:"precision"`
 	// KeepVectors keeps the estimated eigenvectors in each Draw.
 	KeepVectors bool `json:"-"`
 }
@@ -448,9 +457,17 @@ func (pr *problem) update(a [][]float64, cfg Config) {
 	k := len(a)
 	s2 := pr.sigma * pr.sigma
 	vals := make([]float64, k)
+	if cfg.Ritz {
+		ritz(pr.v, a, vals)
+		for i := range vals {
+			vals[i] *= s2 / cfg.Step
+		}
+	}
 	for i := range a {
 		nrm := floats.Norm(a[i], 2)
-		vals[i] = s2 * nrm / cfg.Step
+		if !cfg.Ritz {
+			vals[i] = s2 * nrm / cfg.Step
+		}
 		floats.Scale(1/math.Max(nrm, 1e-300), a[i])
 	}
 	q := orthonormalise(a)
@@ -515,4 +532,44 @@ func orthonormalise(a [][]float64) [][]float64 {
 		}
 	}
 	return a
+}
+
+// ritz replaces the columns a_i = J·(c·v_i) by their combinations along the
+// Ritz vectors of span(v), A·u_l for the eigenvectors u_l of the symmetric
+// part of H = Vᵀ·A, and stores the Ritz values (of c·J) in vals, both
+// ordered as the Ritz values descending.
+func ritz(v, a [][]float64, vals []float64) {
+	k := len(a)
+	h := mat.NewSymDense(k, nil)
+	for i := 0; i < k; i++ {
+		for j := i; j < k; j++ {
+			h.SetSym(i, j, 0.5*(floats.Dot(v[i], a[j])+floats.Dot(v[j], a[i])))
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(h, true) {
+		// Not expected for a k×k symmetric matrix; keep the columns and
+		// fall back to Rayleigh quotients.
+		for i := range vals {
+			vals[i] = floats.Dot(v[i], a[i])
+		}
+		return
+	}
+	var u mat.Dense
+	eig.VectorsTo(&u)
+	theta := eig.Values(nil) // ascending
+	d := len(a[0])
+	mixed := make([][]float64, k)
+	for l := 0; l < k; l++ {
+		col := k - 1 - l // descending
+		vals[l] = theta[col]
+		m := make([]float64, d)
+		for i := 0; i < k; i++ {
+			floats.AddScaled(m, u.At(i, col), a[i])
+		}
+		mixed[l] = m
+	}
+	for l := range a {
+		copy(a[l], mixed[l])
+	}
 }

@@ -333,3 +333,56 @@ func TestSharedNoise(t *testing.T) {
 		t.Error("another σ or another draw reused the noise")
 	}
 }
+
+// Rayleigh–Ritz finds the exact eigenvalues of a linear denoiser where the
+// column-norm estimates can stall (the reference's sort-after-QR leaves
+// some draws at a rotated pair of eigenvectors), and after a few iterations
+// its estimates are closer than the norms, since its error is quadratic in
+// the subspace angle.
+func TestRitz(t *testing.T) {
+	lin := &linear{s: separated(50)}
+	var tasks []spectrum.Task
+	for i := 0; i < 8; i++ {
+		img := make([]float32, 50)
+		img[i] = 1
+		tasks = append(tasks, spectrum.Task{Image: img, Sigma: 0.5, Key: uint64(i)})
+	}
+	exact := []float64{}
+	for _, l := range []int{3, 10, 20} {
+		exact = append(exact, lin.s[l]*0.25/(lin.s[l]+0.25))
+	}
+	meanErr := func(ritz bool, iters int) (float64, int) {
+		est := spectrum.Estimator{Denoiser: lin, Seed: 3, Config: spectrum.Config{Ritz: ritz, MaxIter: iters, Redraw: 1, ValueTol: 1e-6}}
+		res, err := est.Run(context.Background(), tasks, 4, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, n, bad := 0.0, 0, 0
+		for _, r := range res {
+			for _, dr := range r.Draws {
+				worst := 0.0
+				for i, v := range dr.Values {
+					e := math.Abs(v-exact[i]) / exact[i]
+					sum += e
+					n++
+					worst = math.Max(worst, e)
+				}
+				if worst > 1e-4 {
+					bad++
+				}
+			}
+		}
+		return sum / float64(n), bad
+	}
+	if _, bad := meanErr(true, 50); bad != 0 {
+		t.Errorf("Ritz: %d of 32 draws off the exact eigenvalues by more than 1e-4", bad)
+	}
+	_, badNorm := meanErr(false, 50)
+	t.Logf("column norms: %d of 32 draws off by more than 1e-4 after 50 iterations", badNorm)
+	ritz3, _ := meanErr(true, 3)
+	norm3, _ := meanErr(false, 3)
+	t.Logf("mean relative error after 3 iterations: Ritz %.3g, norms %.3g", ritz3, norm3)
+	if ritz3 >= norm3 {
+		t.Errorf("after 3 iterations Ritz errs %.3g, no better than the norms' %.3g", ritz3, norm3)
+	}
+}

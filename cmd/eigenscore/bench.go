@@ -31,15 +31,18 @@ type benchResult struct {
 	Seconds     float64            `json:"seconds"`
 	PeakRSSMB   float64            `json:"peak_rss_mb"` // process peak so far
 	AUROC       map[string]float64 `json:"auroc"`
-	// IDReliability is eval.Reliability on the ID fit images' spectra: the
-	// ID-only criterion the fast preset is chosen by.
+	// IDReliability is eval.Reliability on the ID fit images' spectra.
 	IDReliability float64 `json:"id_reliability"`
+	// IDAgreement is eval.Agreement with the --agree-with preset on the ID
+	// fit images: the ID-only criterion the fast preset is chosen by.
+	IDAgreement *float64 `json:"id_agreement,omitempty"`
 }
 
 func newBenchCmd(g *globals) *cobra.Command {
 	var (
 		presets          []string
 		id, ood, den, js string
+		agreeWith        string
 		n                int
 		seed             uint64
 		noise            noiseFlags
@@ -66,6 +69,22 @@ func newBenchCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer release()
+			var ref *eval.Features
+			if agreeWith != "" {
+				pr, err := eval.LookupPreset(agreeWith)
+				if err != nil {
+					return err
+				}
+				cfg := base
+				cfg.Estimator, cfg.Draws = pr.Estimator, pr.Draws
+				cfg.Estimator.Batch = batch
+				// Through the feature cache: the reference is the expensive
+				// part and does not change between bench runs.
+				cache := eval.Cache{Dir: eval.CacheDir(g.cacheDir)}
+				if ref, err = eval.SpectrumFeatures(cmd.Context(), cfg, d, modelID, sets.Fit, cache, g.progress()); err != nil {
+					return err
+				}
+			}
 			var results []benchResult
 			for _, name := range presets {
 				pr, err := eval.LookupPreset(name)
@@ -93,6 +112,13 @@ func newBenchCmd(g *globals) *cobra.Command {
 					Seconds: secs, PeakRSSMB: peakRSSMB(), AUROC: map[string]float64{}}
 				r.Efficiency = r.NFEPerS / r.RawNFEPerS
 				r.IDReliability = eval.Reliability(res.Features["spectrum"]["fit"].Sums)
+				if ref != nil {
+					a, err := eval.Agreement(res.Features["spectrum"]["fit"].Rows, ref.Rows)
+					if err != nil {
+						return err
+					}
+					r.IDAgreement = &a
+				}
 				for m, mr := range res.Methods {
 					r.AUROC[m] = mr.AUROC
 				}
@@ -100,10 +126,14 @@ func newBenchCmd(g *globals) *cobra.Command {
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintf(cmd.OutOrStdout(), "%s vs %s, %d images per set (fit, ID test, OOD test), denoiser %s\n", id, ood, n, modelID)
-			fmt.Fprintln(w, "preset\tNFE/image\tbound\timages/s\testimator NFE/s\traw NFE/s\tefficiency\tpeak RSS MB\tID reliability\tAUROC eigenscore\tAUROC eigenscore-2s")
+			fmt.Fprintln(w, "preset\tNFE/image\tbound\timages/s\testimator NFE/s\traw NFE/s\tefficiency\tpeak RSS MB\tID reliability\tID agreement\tAUROC eigenscore\tAUROC eigenscore-2s")
 			for _, r := range results {
-				fmt.Fprintf(w, "%s\t%.0f\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t%.3f\t%.4f\t%.4f\n", r.Preset, r.NFEPerImage, r.NFEBound, r.ImagesPerS,
-					r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, r.IDReliability, r.AUROC["eigenscore"], r.AUROC["eigenscore-2s"])
+				agree := "-"
+				if r.IDAgreement != nil {
+					agree = fmt.Sprintf("%.3f", *r.IDAgreement)
+				}
+				fmt.Fprintf(w, "%s\t%.0f\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t%.3f\t%s\t%.4f\t%.4f\n", r.Preset, r.NFEPerImage, r.NFEBound, r.ImagesPerS,
+					r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, r.IDReliability, agree, r.AUROC["eigenscore"], r.AUROC["eigenscore-2s"])
 			}
 			w.Flush()
 			if js != "" {
@@ -124,6 +154,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&batch, "batch", 32, "problems per denoiser call (each 2k images)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed")
 	cmd.Flags().StringVar(&js, "json", "", "write the measurements as JSON")
+	cmd.Flags().StringVar(&agreeWith, "agree-with", "", "also rank-correlate each preset's ID scores with this preset's on the fit images (e.g. reference; cached)")
 	return cmd
 }
 

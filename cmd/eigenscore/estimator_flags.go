@@ -17,6 +17,7 @@ type estimatorFlags struct {
 	k, iters, batch, redraw int
 	step, valueTol          float64
 	precision               string
+	forward, sharedNoise    bool
 	cmd                     *cobra.Command
 }
 
@@ -30,6 +31,8 @@ func (f *estimatorFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.batch, "batch", 32, "problems (image × σ × draw) evaluated together")
 	cmd.Flags().IntVar(&f.redraw, "redraw", 5, "noise draws allowed per draw asked for, to replace non-converged ones")
 	cmd.Flags().StringVar(&f.precision, "precision", "float32", "denoiser arithmetic: float32 or float64 (gmm only)")
+	cmd.Flags().BoolVar(&f.forward, "forward", false, "one-sided finite differences reusing D(y): k+1 NFEs per iteration's first step, then k, instead of 2k")
+	cmd.Flags().BoolVar(&f.sharedNoise, "shared-noise", false, "give every image the same noise draws at each σ (common random numbers)")
 }
 
 // config returns the preset's estimator with explicitly set flags applied,
@@ -60,6 +63,12 @@ func (f *estimatorFlags) resolve() (spectrum.Config, eval.Preset, error) {
 	}
 	if set("redraw") {
 		cfg.Redraw = f.redraw
+	}
+	if set("forward") {
+		cfg.Forward = f.forward
+	}
+	if set("shared-noise") {
+		cfg.SharedNoise = f.sharedNoise
 	}
 	cfg.Batch = f.batch
 	if cfg.Precision, err = spectrum.ParsePrecision(f.precision); err != nil {

@@ -21,7 +21,18 @@ func (g *globals) progress() eval.Progress {
 				slog.Info("start", "stage", stage, "tasks", total)
 			}
 			t0 := time.Now()
-			return func(int) {}, func() {
+			last := t0
+			// A line every 30 s, so that a long stage in a log shows it is
+			// alive and how far it got.
+			update := func(done int) {
+				if g.quiet || time.Since(last) < 30*time.Second {
+					return
+				}
+				last = time.Now()
+				slog.Info("progress", "stage", stage, "done", done, "tasks", total,
+					"seconds", time.Since(t0).Round(time.Second).Seconds())
+			}
+			return update, func() {
 				if !g.quiet {
 					slog.Info("done", "stage", stage, "seconds", time.Since(t0).Round(time.Millisecond).Seconds())
 				}
