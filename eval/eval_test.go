@@ -174,3 +174,21 @@ func TestCollapseIsGeometricMean(t *testing.T) {
 		t.Errorf("collapse gave %v %v, want [[4] [2]]", c.Names, c.Rows)
 	}
 }
+
+func TestLookupPresetOverrides(t *testing.T) {
+	p, err := LookupPreset("fast-k3f+draws=2+iters=3+ritz=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Draws != 2 || p.Estimator.MaxIter != 3 || !p.Estimator.Ritz || !p.Estimator.Forward || p.Estimator.K != 3 {
+		t.Errorf("overrides not applied: %+v", p)
+	}
+	if got, want := p.NFEBound(5), 5*2*1*(3*3+1); got != want {
+		t.Errorf("NFE bound %d, want %d", got, want)
+	}
+	for _, bad := range []string{"nope", "fast+draws=0", "fast+draws", "fast+color=red", "fast+ritz=maybe"} {
+		if _, err := LookupPreset(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

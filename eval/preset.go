@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/eigenscore/eigenscore/metrics"
@@ -74,6 +75,16 @@ var Presets = map[string]Preset{
 		Draws:     3,
 		Note:      "candidate: fast-k3f with the same noise draws for every image",
 	},
+	"fast-k1fr": {
+		Estimator: spectrum.Config{K: 1, Step: 1, MaxIter: 10, Redraw: 1, Forward: true, Ritz: true},
+		Draws:     5,
+		Note:      "candidate: fast-k1f with the Rayleigh quotient",
+	},
+	"fast-k3fr": {
+		Estimator: spectrum.Config{K: 3, Step: 1, MaxIter: 5, Redraw: 1, Forward: true, Ritz: true},
+		Draws:     3,
+		Note:      "candidate: fast-k3f with Rayleigh–Ritz",
+	},
 	"fast-k3": {
 		Estimator: spectrum.Config{K: 3, Step: 1, MaxIter: 5, Redraw: 1},
 		Draws:     2,
@@ -131,11 +142,55 @@ func PresetNames() []string {
 	return out
 }
 
-// LookupPreset returns a preset by name.
-func LookupPreset(name string) (Preset, error) {
-	p, ok := Presets[name]
+// LookupPreset returns a preset by name. The name may carry overrides,
+// NAME+key=value+…, with keys draws, k, iters, redraw (integers) and
+// forward, ritz, shared (true or false), e.g. "fast+draws=2+iters=3".
+func LookupPreset(spec string) (Preset, error) {
+	parts := strings.Split(spec, "+")
+	p, ok := Presets[parts[0]]
 	if !ok {
-		return Preset{}, fmt.Errorf("unknown preset %q, want one of %s", name, strings.Join(PresetNames(), ", "))
+		return Preset{}, fmt.Errorf("unknown preset %q, want one of %s", parts[0], strings.Join(PresetNames(), ", "))
+	}
+	e := &p.Estimator
+	for _, kv := range parts[1:] {
+		key, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return Preset{}, fmt.Errorf("preset %q: override %q, want key=value", spec, kv)
+		}
+		var err error
+		switch key {
+		case "draws", "k", "iters", "redraw":
+			var n int
+			if n, err = strconv.Atoi(val); err == nil && n < 1 {
+				err = fmt.Errorf("want a positive integer")
+			}
+			switch key {
+			case "draws":
+				p.Draws = n
+			case "k":
+				e.K = n
+			case "iters":
+				e.MaxIter = n
+			case "redraw":
+				e.Redraw = n
+			}
+		case "forward", "ritz", "shared":
+			var b bool
+			b, err = strconv.ParseBool(val)
+			switch key {
+			case "forward":
+				e.Forward = b
+			case "ritz":
+				e.Ritz = b
+			case "shared":
+				e.SharedNoise = b
+			}
+		default:
+			err = fmt.Errorf("unknown key, want draws, k, iters, redraw, forward, ritz or shared")
+		}
+		if err != nil {
+			return Preset{}, fmt.Errorf("preset %q: override %q: %v", spec, kv, err)
+		}
 	}
 	p.Estimator = p.Estimator.WithDefaults()
 	return p, nil

@@ -230,19 +230,17 @@ func (e *Estimator) Run(ctx context.Context, tasks []Task, draws int, progress f
 	var sig32 []float32
 	var off []int
 	budget := cfg.Batch * 2 * k
-	if cfg.Forward {
-		budget = cfg.Batch * k
-	}
 
 	for len(queue) > 0 || len(active) > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		// Admit new problems while the batch has rows to spare. A batch is
-		// Batch problems' worth of rows (2k each, or k with forward
-		// differences), so that it is a whole number of a backend's fixed
-		// batches when Batch is; a forward problem's first iteration needs
-		// one row more, for D(y).
+		// Batch·2k rows whatever the differences, so that it stays a whole
+		// number of a backend's fixed batches (and keeps all its sessions
+		// busy) when Batch is: with forward differences about twice as many
+		// problems are in flight, each needing k rows, or k+1 in its first
+		// iteration for D(y).
 		rows := 0
 		for _, pr := range active {
 			rows += rowsOf(pr, cfg)
