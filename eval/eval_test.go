@@ -192,3 +192,18 @@ func TestLookupPresetOverrides(t *testing.T) {
 		}
 	}
 }
+
+// The fast preset stays within its cost budget, far below the reference's
+// 30,000 NFEs per image (5 levels × 20 draws × 50 iterations × 2k, before
+// redraws).
+func TestFastPresetBudget(t *testing.T) {
+	fast := Presets["fast"]
+	if b := fast.NFEBound(5); b > FastBudget {
+		t.Errorf("fast: %d NFEs per image at 5 levels, budget %d", b, FastBudget)
+	}
+	ref := Presets["reference"]
+	ref.Estimator.Redraw = 1
+	if r := ref.NFEBound(5); r != 30000 {
+		t.Errorf("reference bound without redraws %d, want 30,000", r)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"syscall"
@@ -31,8 +32,9 @@ type benchResult struct {
 	Seconds     float64            `json:"seconds"`
 	PeakRSSMB   float64            `json:"peak_rss_mb"` // process peak so far
 	AUROC       map[string]float64 `json:"auroc"`
-	// IDReliability is eval.Reliability on the ID fit images' spectra.
-	IDReliability float64 `json:"id_reliability"`
+	// IDReliability is eval.Reliability on the ID fit images' spectra;
+	// absent with a single draw, where it is undefined.
+	IDReliability *float64 `json:"id_reliability,omitempty"`
 	// IDAgreement is eval.Agreement with the --agree-with preset on the ID
 	// fit images: the ID-only criterion the fast preset is chosen by.
 	IDAgreement *float64 `json:"id_agreement,omitempty"`
@@ -111,7 +113,9 @@ func newBenchCmd(g *globals) *cobra.Command {
 					ImagesPerS: float64(res.Images) / secs, NFEPerS: float64(counter.NFE()) / secs, RawNFEPerS: raw,
 					Seconds: secs, PeakRSSMB: peakRSSMB(), AUROC: map[string]float64{}}
 				r.Efficiency = r.NFEPerS / r.RawNFEPerS
-				r.IDReliability = eval.Reliability(res.Features["spectrum"]["fit"].Sums)
+				if rel := eval.Reliability(res.Features["spectrum"]["fit"].Sums); !math.IsNaN(rel) {
+					r.IDReliability = &rel
+				}
 				if ref != nil {
 					a, err := eval.Agreement(res.Features["spectrum"]["fit"].Rows, ref.Rows)
 					if err != nil {
@@ -128,12 +132,15 @@ func newBenchCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "%s vs %s, %d images per set (fit, ID test, OOD test), denoiser %s\n", id, ood, n, modelID)
 			fmt.Fprintln(w, "preset\tNFE/image\tbound\timages/s\testimator NFE/s\traw NFE/s\tefficiency\tpeak RSS MB\tID reliability\tID agreement\tAUROC eigenscore\tAUROC eigenscore-2s")
 			for _, r := range results {
-				agree := "-"
+				agree, rel := "-", "-"
 				if r.IDAgreement != nil {
 					agree = fmt.Sprintf("%.3f", *r.IDAgreement)
 				}
-				fmt.Fprintf(w, "%s\t%.0f\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t%.3f\t%s\t%.4f\t%.4f\n", r.Preset, r.NFEPerImage, r.NFEBound, r.ImagesPerS,
-					r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, r.IDReliability, agree, r.AUROC["eigenscore"], r.AUROC["eigenscore-2s"])
+				if r.IDReliability != nil {
+					rel = fmt.Sprintf("%.3f", *r.IDReliability)
+				}
+				fmt.Fprintf(w, "%s\t%.0f\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t%s\t%s\t%.4f\t%.4f\n", r.Preset, r.NFEPerImage, r.NFEBound, r.ImagesPerS,
+					r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, rel, agree, r.AUROC["eigenscore"], r.AUROC["eigenscore-2s"])
 			}
 			w.Flush()
 			if js != "" {
