@@ -207,3 +207,22 @@ func TestFastPresetBudget(t *testing.T) {
 		t.Errorf("reference bound without redraws %d, want 30,000", r)
 	}
 }
+
+func TestAgreement(t *testing.T) {
+	ref := [][]float64{{1, 10}, {2, 30}, {3, 25}, {4, 40}}
+	// Features scaled per column standardise to the same scores.
+	same := [][]float64{{2, 100}, {4, 300}, {6, 250}, {8, 400}}
+	if a, err := Agreement(same, ref); err != nil || math.Abs(a-1) > 1e-12 {
+		t.Errorf("scaled copy: agreement %v (%v), want 1", a, err)
+	}
+	rev := [][]float64{{4, 40}, {3, 25}, {2, 30}, {1, 10}}
+	if a, _ := Agreement(rev, ref); math.Abs(a+1) > 1e-12 {
+		t.Errorf("reversed: agreement %v, want -1", a)
+	}
+	if _, err := Agreement(ref[:2], ref[:2]); err == nil {
+		t.Error("two images accepted")
+	}
+	if _, err := Agreement(ref, ref[:3]); err == nil {
+		t.Error("different image counts accepted")
+	}
+}

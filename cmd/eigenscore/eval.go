@@ -180,7 +180,10 @@ func printTable(w io.Writer, res *eval.Result) {
 		fmt.Fprintf(tw, "%s\t%.4f\t%s\t%.4f\t%.4f\t%.4f\t%.3f\t%.0f\t%.1f\n", n, m.AUROC, ci, m.AUPRIn, m.AUPROut, m.FPR95, m.IDAccepted, m.NFEPerImage, m.Seconds)
 	}
 	tw.Flush()
-	if res.NotConverged > 0 {
+	// A fixed-budget estimator (fewer iterations than the patience of the
+	// convergence rule) never converges by design; the note is for the
+	// others.
+	if est := res.Config.Estimator; res.NotConverged > 0 && est.MaxIter >= est.Patience {
 		fmt.Fprintf(w, "note: %d (image, σ) pairs had fewer converged draws than asked for\n", res.NotConverged)
 	}
 	if m, ok := res.Methods[eval.PaperMethod]; ok {
