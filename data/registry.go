@@ -108,7 +108,8 @@ func (s Spec) String() string {
 // live in dir/<name>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. A
 // spec whose name is a path to an IDX image file loads that file (and a
 // labels file beside it when its name follows the MNIST convention), whatever
-// the split.
+// the split; paths ending in .npy, .mat (SVHN) or .bin (CIFAR-10) load with
+// those readers.
 func Load(dir string, spec Spec, split Split) (*Dataset, error) {
 	var ds *Dataset
 	var err error
@@ -134,16 +135,25 @@ func Load(dir string, spec Spec, split Split) (*Dataset, error) {
 			return nil, err
 		}
 	case fileExists(spec.Name):
-		lab := strings.Replace(spec.Name, "images-idx3", "labels-idx1", 1)
-		if lab == spec.Name || !fileExists(lab) {
-			lab = ""
+		switch strings.ToLower(filepath.Ext(spec.Name)) {
+		case ".npy":
+			ds, err = LoadNPY(spec.Name)
+		case ".mat":
+			ds, err = LoadSVHN(spec.Name)
+		case ".bin":
+			ds, err = LoadCIFAR10(spec.Name)
+		default:
+			lab := strings.Replace(spec.Name, "images-idx3", "labels-idx1", 1)
+			if lab == spec.Name || !fileExists(lab) {
+				lab = ""
+			}
+			ds, err = LoadIDX(spec.Name, spec.Name, lab)
 		}
-		ds, err = LoadIDX(spec.Name, spec.Name, lab)
 		if err != nil {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("data: unknown dataset %q: want one of %s, uniform-noise, constant, NAME@invert, NAME@vflip, or a path to an IDX image file", spec.Name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("data: unknown dataset %q: want one of %s, uniform-noise, constant, NAME@invert, NAME@vflip, or a path to an IDX, .npy, CIFAR-10 .bin or SVHN .mat file", spec.Name, strings.Join(Names(), ", "))
 	}
 	ds.Name = spec.Name
 	return ds.FilterClasses(spec.Classes)

@@ -214,9 +214,23 @@ func Load(path string) (*Detector, error) {
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("detector: %s is not a detector file: %w", path, err)
 	}
-	m := len(d.Mean)
-	if m == 0 || len(d.Std) != m || len(d.LogMean) != m || len(d.LogPrec) != m*m || len(d.Features) != m {
-		return nil, fmt.Errorf("detector: %s has inconsistent dimensions", path)
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("detector: %s: %w", path, err)
 	}
 	return &d, nil
+}
+
+// Validate checks that the statistics have consistent dimensions and that
+// every score has a threshold.
+func (d *Detector) Validate() error {
+	m := len(d.Mean)
+	if m == 0 || len(d.Std) != m || len(d.LogMean) != m || len(d.LogPrec) != m*m || len(d.Features) != m {
+		return fmt.Errorf("inconsistent dimensions")
+	}
+	for _, s := range Scores {
+		if _, ok := d.Thresholds[s]; !ok {
+			return fmt.Errorf("no threshold for the %s score", s)
+		}
+	}
+	return nil
 }

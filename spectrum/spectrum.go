@@ -40,6 +40,13 @@ const (
 // MarshalText writes "float32" or "float64".
 func (p Precision) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
+// UnmarshalText reads what MarshalText writes.
+func (p *Precision) UnmarshalText(b []byte) error {
+	v, err := ParsePrecision(string(b))
+	*p = v
+	return err
+}
+
 func (p Precision) String() string {
 	if p == Float64 {
 		return "float64"

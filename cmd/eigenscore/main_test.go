@@ -2,10 +2,16 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/internal/testenv"
+	"github.com/eigenscore/eigenscore/metrics"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -62,4 +68,81 @@ func TestBadInputErrors(t *testing.T) {
 			t.Errorf("%v: error %v, want it to mention %q", c.args, err, c.want)
 		}
 	}
+}
+
+// fit then score: Fashion-MNIST test images score lower than MNIST digits
+// on average; the same images give the same scores
+// from another file (.npy); a detector is refused for another model or
+// when its file is damaged.
+func TestFitAndScore(t *testing.T) {
+	dir := t.TempDir()
+	det := filepath.Join(dir, "det.json")
+	if _, err := run(t, "fit", "--id", "fashion-mnist", "--n", "30", "--preset", "fast", "--out", det, "--no-cache"); err != nil {
+		t.Fatal(err)
+	}
+	score := func(data string) []float64 {
+		t.Helper()
+		csvPath := filepath.Join(dir, "s.csv")
+		if _, err := run(t, "score", "--detector", det, "--data", data, "--n", "20", "--csv", csvPath, "--no-cache"); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(csvPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		rows, err := csv.NewReader(f).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 21 || rows[0][2] != "score_one-sided" {
+			t.Fatalf("want a header and 20 rows with score_one-sided third, got %d rows: %v", len(rows), rows[0])
+		}
+		var out []float64
+		for _, r := range rows[1:] {
+			v, err := strconv.ParseFloat(r[2], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, v)
+		}
+		return out
+	}
+	id, ood := score("fashion-mnist"), score("mnist")
+	if mean(ood) <= mean(id) {
+		t.Errorf("mean one-sided score of MNIST %.3f not above Fashion-MNIST's %.3f", mean(ood), mean(id))
+	}
+
+	// The same 20 images from a .npy file score the same.
+	ds, err := data.Load(testenv.DataDir(), data.Spec{Name: "fashion-mnist"}, data.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	npy := filepath.Join(dir, "imgs.npy")
+	if err := data.SaveNPY(npy, ds.Head(20)); err != nil {
+		t.Fatal(err)
+	}
+	again := score(npy)
+	for i := range id {
+		if again[i] != id[i] {
+			t.Fatalf("image %d: %v from the .npy file, %v from the IDX set", i, again[i], id[i])
+		}
+	}
+
+	// Another model's hash, or a damaged file, is refused.
+	b, _ := os.ReadFile(det)
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(strings.Replace(string(b), `"model_id": "shipped:`, `"model_id": "shipped:x`, 1)), 0o644)
+	if _, err := run(t, "score", "--detector", bad, "--data", "mnist", "--n", "3", "--no-cache"); err == nil || !strings.Contains(err.Error(), "calibrated with") {
+		t.Errorf("model mismatch: %v", err)
+	}
+	os.WriteFile(bad, b[:len(b)/2], 0o644)
+	if _, err := run(t, "score", "--detector", bad, "--data", "mnist", "--n", "3"); err == nil || !strings.Contains(err.Error(), "bad.json") {
+		t.Errorf("truncated detector file: %v", err)
+	}
+}
+
+func mean(x []float64) float64 {
+	m, _ := metrics.MeanStd(x)
+	return m
 }
