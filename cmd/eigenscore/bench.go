@@ -35,9 +35,12 @@ type benchResult struct {
 	// IDReliability is eval.Reliability on the ID fit images' spectra;
 	// absent with a single draw, where it is undefined.
 	IDReliability *float64 `json:"id_reliability,omitempty"`
-	// IDAgreement is eval.Agreement with the --agree-with preset on the ID
-	// fit images: the ID-only criterion the fast preset is chosen by.
-	IDAgreement *float64 `json:"id_agreement,omitempty"`
+	// IDAgreement is eval.Agreement with the --agree-with preset, the mean
+	// of its values on the ID fit images and on the ID test images (each
+	// given too): the ID-only criterion the fast preset is chosen by.
+	IDAgreement     *float64 `json:"id_agreement,omitempty"`
+	FitAgreement    *float64 `json:"fit_agreement,omitempty"`
+	IDTestAgreement *float64 `json:"id_test_agreement,omitempty"`
 }
 
 func newBenchCmd(g *globals) *cobra.Command {
@@ -71,7 +74,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer release()
-			var ref *eval.Features
+			var ref map[string]*eval.Features // by set: fit, id
 			if agreeWith != "" {
 				pr, err := eval.LookupPreset(agreeWith)
 				if err != nil {
@@ -83,8 +86,11 @@ func newBenchCmd(g *globals) *cobra.Command {
 				// Through the feature cache: the reference is the expensive
 				// part and does not change between bench runs.
 				cache := eval.Cache{Dir: eval.CacheDir(g.cacheDir)}
-				if ref, err = eval.SpectrumFeatures(cmd.Context(), cfg, d, modelID, sets.Fit, cache, g.progress()); err != nil {
-					return err
+				ref = map[string]*eval.Features{}
+				for set, ds := range map[string]*data.Dataset{"fit": sets.Fit, "id": sets.ID} {
+					if ref[set], err = eval.SpectrumFeatures(cmd.Context(), cfg, d, modelID, ds, cache, g.progress()); err != nil {
+						return err
+					}
 				}
 			}
 			var results []benchResult
@@ -117,11 +123,16 @@ func newBenchCmd(g *globals) *cobra.Command {
 					r.IDReliability = &rel
 				}
 				if ref != nil {
-					a, err := eval.Agreement(res.Features["spectrum"]["fit"].Rows, ref.Rows)
+					fa, err := eval.Agreement(res.Features["spectrum"]["fit"].Rows, ref["fit"].Rows)
 					if err != nil {
 						return err
 					}
-					r.IDAgreement = &a
+					ta, err := eval.Agreement(res.Features["spectrum"]["id"].Rows, ref["id"].Rows)
+					if err != nil {
+						return err
+					}
+					mean := (fa + ta) / 2
+					r.FitAgreement, r.IDTestAgreement, r.IDAgreement = &fa, &ta, &mean
 				}
 				for m, mr := range res.Methods {
 					r.AUROC[m] = mr.AUROC
@@ -161,7 +172,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&batch, "batch", 32, "problems per denoiser call (each 2k images)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed")
 	cmd.Flags().StringVar(&js, "json", "", "write the measurements as JSON")
-	cmd.Flags().StringVar(&agreeWith, "agree-with", "", "also rank-correlate each preset's ID scores with this preset's on the fit images (e.g. reference; cached)")
+	cmd.Flags().StringVar(&agreeWith, "agree-with", "", "also rank-correlate each preset's scores of the ID fit and ID test images with this preset's (e.g. reference; through the feature cache)")
 	return cmd
 }
 
