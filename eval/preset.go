@@ -128,40 +128,21 @@ func LookupPreset(spec string) (Preset, error) {
 		return Preset{}, fmt.Errorf("unknown preset %q, want one of %s", parts[0], strings.Join(PresetNames(), ", "))
 	}
 	e := &p.Estimator
+	ints := map[string]*int{"draws": &p.Draws, "k": &e.K, "iters": &e.MaxIter, "redraw": &e.Redraw}
+	bools := map[string]*bool{"forward": &e.Forward, "ritz": &e.Ritz, "shared": &e.SharedNoise}
 	for _, kv := range parts[1:] {
 		key, val, ok := strings.Cut(kv, "=")
 		if !ok {
 			return Preset{}, fmt.Errorf("preset %q: override %q, want key=value", spec, kv)
 		}
 		var err error
-		switch key {
-		case "draws", "k", "iters", "redraw":
-			var n int
-			if n, err = strconv.Atoi(val); err == nil && n < 1 {
+		if n, isInt := ints[key]; isInt {
+			if *n, err = strconv.Atoi(val); err == nil && *n < 1 {
 				err = fmt.Errorf("want a positive integer")
 			}
-			switch key {
-			case "draws":
-				p.Draws = n
-			case "k":
-				e.K = n
-			case "iters":
-				e.MaxIter = n
-			case "redraw":
-				e.Redraw = n
-			}
-		case "forward", "ritz", "shared":
-			var b bool
-			b, err = strconv.ParseBool(val)
-			switch key {
-			case "forward":
-				e.Forward = b
-			case "ritz":
-				e.Ritz = b
-			case "shared":
-				e.SharedNoise = b
-			}
-		default:
+		} else if b, isBool := bools[key]; isBool {
+			*b, err = strconv.ParseBool(val)
+		} else {
 			err = fmt.Errorf("unknown key, want draws, k, iters, redraw, forward, ritz or shared")
 		}
 		if err != nil {

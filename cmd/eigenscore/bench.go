@@ -76,16 +76,13 @@ func newBenchCmd(g *globals) *cobra.Command {
 			defer release()
 			var ref map[string]*eval.Features // by set: fit, id
 			if agreeWith != "" {
-				pr, err := eval.LookupPreset(agreeWith)
+				cfg, _, err := withPreset(base, agreeWith, batch)
 				if err != nil {
 					return err
 				}
-				cfg := base
-				cfg.Estimator, cfg.Draws = pr.Estimator, pr.Draws
-				cfg.Estimator.Batch = batch
 				// Through the feature cache: the reference is the expensive
 				// part and does not change between bench runs.
-				cache := eval.Cache{Dir: eval.CacheDir(g.cacheDir)}
+				cache := g.featureCache(false)
 				ref = map[string]*eval.Features{}
 				for set, ds := range map[string]*data.Dataset{"fit": sets.Fit, "id": sets.ID} {
 					if ref[set], err = eval.SpectrumFeatures(cmd.Context(), cfg, d, modelID, ds, cache, g.progress()); err != nil {
@@ -95,13 +92,10 @@ func newBenchCmd(g *globals) *cobra.Command {
 			}
 			var results []benchResult
 			for _, name := range presets {
-				pr, err := eval.LookupPreset(name)
+				cfg, pr, err := withPreset(base, name, batch)
 				if err != nil {
 					return err
 				}
-				cfg := base
-				cfg.Estimator, cfg.Draws = pr.Estimator, pr.Draws
-				cfg.Estimator.Batch = batch
 				cfg.Denoiser = modelID
 				counter := denoise.NewCounter(d)
 				t0 := time.Now()
@@ -174,6 +168,18 @@ func newBenchCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&js, "json", "", "write the measurements as JSON")
 	cmd.Flags().StringVar(&agreeWith, "agree-with", "", "also rank-correlate each preset's scores of the ID fit and ID test images with this preset's (e.g. reference; through the feature cache)")
 	return cmd
+}
+
+// withPreset returns base with the estimator and draws of a preset, and
+// the preset.
+func withPreset(base eval.Config, name string, batch int) (eval.Config, eval.Preset, error) {
+	pr, err := eval.LookupPreset(name)
+	if err != nil {
+		return base, pr, err
+	}
+	base.Estimator, base.Draws = pr.Estimator, pr.Draws
+	base.Estimator.Batch = batch
+	return base, pr, nil
 }
 
 // rawThroughput times direct denoiser calls on batches of the given size

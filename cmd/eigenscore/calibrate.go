@@ -28,18 +28,7 @@ func newFitCmd(g *globals) *cobra.Command {
 		Example: `  eigenscore fit --id fashion-mnist --n 1000 --preset fast --out fm-detector.json
   eigenscore fit --id path/to/train-images-idx3-ubyte.gz --denoiser model.onnx --out detector.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var err error
-			var preset eval.Preset
-			if cfg.Estimator, preset, err = est.resolve(); err != nil {
-				return err
-			}
-			if !cmd.Flags().Changed("draws") {
-				cfg.Draws = preset.Draws
-			}
-			if cfg.Sigmas, cfg.Timesteps, err = noise.resolve(); err != nil {
-				return err
-			}
-			if cfg.Aggregation, err = detector.ParseAggregation(agg); err != nil {
+			if err := spectrumSettings(&est, &noise, agg, &cfg); err != nil {
 				return err
 			}
 			if cfg.FitN < 3 || cfg.Draws < 1 || !(cfg.Acceptance > 0 && cfg.Acceptance < 1) {
@@ -65,11 +54,7 @@ func newFitCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer release()
-			cache := eval.Cache{}
-			if !noCache {
-				cache.Dir = eval.CacheDir(g.cacheDir)
-			}
-			c, err := eval.Calibrate(cmd.Context(), cfg, d, modelID, fit, cache, g.progress())
+			c, err := eval.Calibrate(cmd.Context(), cfg, d, modelID, fit, g.featureCache(noCache), g.progress())
 			if err != nil {
 				return err
 			}
@@ -134,11 +119,7 @@ func newScoreCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer release()
-			cache := eval.Cache{}
-			if !noCache {
-				cache.Dir = eval.CacheDir(g.cacheDir)
-			}
-			res, err := c.Score(cmd.Context(), d, modelID, ds, cache, g.progress())
+			res, err := c.Score(cmd.Context(), d, modelID, ds, g.featureCache(noCache), g.progress())
 			if err != nil {
 				return err
 			}

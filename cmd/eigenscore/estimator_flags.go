@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eigenscore/eigenscore/detector"
 	"github.com/eigenscore/eigenscore/eval"
 	"github.com/eigenscore/eigenscore/schedule"
 	"github.com/eigenscore/eigenscore/spectrum"
@@ -99,4 +100,22 @@ func (f *noiseFlags) resolve() ([]float64, []int, error) {
 	}
 	s, err := schedule.DDPM.Sigmas(ts)
 	return s, ts, err
+}
+
+// spectrumSettings fills cfg's estimator, draws (the preset's unless --draws
+// was given), noise levels and aggregation from the flags.
+func spectrumSettings(est *estimatorFlags, noise *noiseFlags, agg string, cfg *eval.Config) error {
+	var err error
+	var preset eval.Preset
+	if cfg.Estimator, preset, err = est.resolve(); err != nil {
+		return err
+	}
+	if !est.cmd.Flags().Changed("draws") {
+		cfg.Draws = preset.Draws
+	}
+	if cfg.Sigmas, cfg.Timesteps, err = noise.resolve(); err != nil {
+		return err
+	}
+	cfg.Aggregation, err = detector.ParseAggregation(agg)
+	return err
 }

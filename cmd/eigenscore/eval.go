@@ -12,7 +12,6 @@ import (
 
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
-	"github.com/eigenscore/eigenscore/detector"
 	"github.com/eigenscore/eigenscore/eval"
 )
 
@@ -33,18 +32,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 		Example: `  eigenscore eval --id fashion-mnist --ood mnist --denoiser gmm --n 200 --json result.json
   eigenscore eval --id fashion-mnist:0-4 --ood fashion-mnist:5-9 --denoiser gmm --n 100`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var err error
-			var preset eval.Preset
-			if cfg.Estimator, preset, err = est.resolve(); err != nil {
-				return err
-			}
-			if !cmd.Flags().Changed("draws") {
-				cfg.Draws = preset.Draws
-			}
-			if cfg.Sigmas, cfg.Timesteps, err = noise.resolve(); err != nil {
-				return err
-			}
-			if cfg.Aggregation, err = detector.ParseAggregation(agg); err != nil {
+			if err := spectrumSettings(&est, &noise, agg, &cfg); err != nil {
 				return err
 			}
 			if cfg.N < 3 || cfg.Draws < 1 {
@@ -58,15 +46,13 @@ func newEvalCmd(g *globals) *cobra.Command {
 			if cfg.Protocol != "deploy" && cfg.Protocol != "paper" {
 				return fmt.Errorf("--protocol %q: want deploy or paper", cfg.Protocol)
 			}
-			cache := eval.Cache{Dir: eval.CacheDir(g.cacheDir)}
-			if noCache {
-				cache.Dir = ""
-			}
+			cache := g.featureCache(noCache)
 			open := func(idSpec string) (denoise.Denoiser, string, func(), error) {
 				return eval.OpenDenoiser(g.denoiserOptions(cfg.Denoiser), idSpec)
 			}
 			command := "eigenscore " + strings.Join(os.Args[1:], " ")
 			var suite *eval.SuiteResult
+			var err error
 			if suiteName != "" {
 				suite, err = eval.RunSuite(cmd.Context(), suiteName, cfg, dataDir, open, cache, g.progress())
 				if err != nil {

@@ -37,6 +37,14 @@ type globals struct {
 }
 
 // denoiserOptions resolves a --denoiser value with the global settings.
+// featureCache is the per-image feature cache, or none when off.
+func (g *globals) featureCache(off bool) eval.Cache {
+	if off {
+		return eval.Cache{}
+	}
+	return eval.Cache{Dir: eval.CacheDir(g.cacheDir)}
+}
+
 func (g *globals) denoiserOptions(name string) eval.DenoiserOptions {
 	return eval.DenoiserOptions{Name: name, DataDir: data.DataDir(g.dataDir), CacheDir: eval.CacheDir(g.cacheDir),
 		ORT: onnx.Options{LibPath: g.ortLib, Threads: g.threads, BatchSize: g.batch, Sessions: g.sessions}}
