@@ -84,8 +84,11 @@ type Config struct {
 	ValueTol float64 `json:"value_tol,omitempty"`
 	// Forward takes one-sided differences J·v_i ≈ D(y + c·v_i) − D(y),
 	// evaluating D(y) once per draw: k NFEs per iteration plus one, instead
-	// of 2k. The truncation error is O(c) rather than O(c²), a bias that is
-	// the same for every image at a given σ and c.
+	// of 2k. The truncation error is O(c) rather than O(c²): a bias of
+	// about ½·c·∂²D[v, v] that depends on the denoiser's curvature at y. The
+	// detector only needs ID and test images measured the same way, and
+	// docs/benchmarks.md measures what this costs in agreement with the
+	// reference.
 	Forward bool `json:"forward,omitempty"`
 	// SharedNoise gives every image the same noise draws n and starting
 	// directions at a given σ (common random numbers): the estimator noise
