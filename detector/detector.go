@@ -3,11 +3,13 @@ package detector
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/eigenscore/eigenscore/internal/atomicfile"
 	"github.com/eigenscore/eigenscore/metrics"
 )
 
@@ -197,11 +199,14 @@ func (d *Detector) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("detector: save: %w", err)
 	}
-	return os.Rename(tmp, path)
+	return nil
 }
 
 // Load reads a detector written by Save and checks its consistency.

@@ -8,11 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 
 	"github.com/eigenscore/eigenscore/data"
+	"github.com/eigenscore/eigenscore/internal/atomicfile"
 )
 
 // Cache stores per-chunk features on disk, keyed by everything that
@@ -75,24 +77,13 @@ func (c Cache) Store(key string, v any) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	gz := gzip.NewWriter(f)
-	if err := gob.NewEncoder(gz).Encode(v); err != nil {
-		f.Close()
-		return err
-	}
-	if err := gz.Close(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
+	return atomicfile.Write(p, func(w io.Writer) error {
+		gz := gzip.NewWriter(w)
+		if err := gob.NewEncoder(gz).Encode(v); err != nil {
+			return err
+		}
+		return gz.Close()
+	})
 }
 
 // chunkImages is the number of images per cache entry.

@@ -3,7 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"fmt"
-	"os"
+	"io"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -11,6 +11,7 @@ import (
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/detector"
 	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/internal/atomicfile"
 )
 
 func newFitCmd(g *globals) *cobra.Command {
@@ -154,45 +155,32 @@ func newScoreCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// writeScoresCSV writes the rows to a temporary file renamed into place, so
-// that an interrupted run never leaves a partial file under the name asked
-// for.
+// writeScoresCSV writes one row per image, atomically, so that an
+// interrupted run never leaves a partial file under the name asked for.
 func writeScoresCSV(path string, c *eval.Calibration, res *eval.Scored, ds *data.Dataset) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	head := []string{"index", "label"}
-	for _, s := range detector.Scores {
-		head = append(head, "score_"+string(s), "flagged_"+string(s))
-	}
-	head = append(head, c.Detector.Features...)
-	w.Write(head)
-	for i := range res.Features {
-		label := ""
-		if ds.Labels != nil {
-			label = strconv.Itoa(ds.Labels[i])
-		}
-		row := []string{strconv.Itoa(i), label}
+	return atomicfile.Write(path, func(f io.Writer) error {
+		w := csv.NewWriter(f)
+		head := []string{"index", "label"}
 		for _, s := range detector.Scores {
-			row = append(row, strconv.FormatFloat(res.Scores[s][i], 'g', 8, 64), strconv.FormatBool(res.Flagged[s][i]))
+			head = append(head, "score_"+string(s), "flagged_"+string(s))
 		}
-		for _, v := range res.Features[i] {
-			row = append(row, strconv.FormatFloat(v, 'g', 8, 64))
+		head = append(head, c.Detector.Features...)
+		w.Write(head)
+		for i := range res.Features {
+			label := ""
+			if ds.Labels != nil {
+				label = strconv.Itoa(ds.Labels[i])
+			}
+			row := []string{strconv.Itoa(i), label}
+			for _, s := range detector.Scores {
+				row = append(row, strconv.FormatFloat(res.Scores[s][i], 'g', 8, 64), strconv.FormatBool(res.Flagged[s][i]))
+			}
+			for _, v := range res.Features[i] {
+				row = append(row, strconv.FormatFloat(v, 'g', 8, 64))
+			}
+			w.Write(row)
 		}
-		w.Write(row)
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+		w.Flush()
+		return w.Error()
+	})
 }

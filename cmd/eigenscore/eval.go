@@ -13,6 +13,7 @@ import (
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/internal/atomicfile"
 )
 
 func newEvalCmd(g *globals) *cobra.Command {
@@ -183,9 +184,12 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return os.Rename(tmp, path)
+	return nil
 }

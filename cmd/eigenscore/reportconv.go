@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"runtime"
 	"strings"
 
 	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/internal/atomicfile"
 	"github.com/eigenscore/eigenscore/metrics"
 	"github.com/eigenscore/eigenscore/report"
 )
@@ -71,21 +72,14 @@ func eigenStats(eig [][][]float64, j int) (mean, sd []float64) {
 }
 
 func writeReport(path string, s report.Suite, csv bool) error {
-	f, err := os.Create(path + ".tmp")
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		if csv {
+			return report.WriteCSV(w, s)
+		}
+		return report.WriteHTML(w, s)
+	})
 	if err != nil {
-		return err
-	}
-	if csv {
-		err = report.WriteCSV(f, s)
-	} else {
-		err = report.WriteHTML(f, s)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path + ".tmp")
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return os.Rename(path+".tmp", path)
+	return nil
 }

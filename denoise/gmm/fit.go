@@ -4,16 +4,17 @@ import (
 	"compress/gzip"
 	"encoding/gob"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/internal/atomicfile"
 )
 
 // FitOptions control Fit.
@@ -224,24 +225,17 @@ type fileHeader struct {
 
 // Save writes the mixture to path (gzip-compressed gob).
 func (m *Mixture) Save(path string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".gmm-*")
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		gz := gzip.NewWriter(w)
+		if err := gob.NewEncoder(gz).Encode(fileHeader{Magic: fileMagic, Name: m.Name, Shape: m.ImageShape, Comps: m.Comps}); err != nil {
+			return err
+		}
+		return gz.Close()
+	})
 	if err != nil {
-		return fmt.Errorf("gmm: save: %w", err)
-	}
-	defer os.Remove(f.Name())
-	gz := gzip.NewWriter(f)
-	if err := gob.NewEncoder(gz).Encode(fileHeader{Magic: fileMagic, Name: m.Name, Shape: m.ImageShape, Comps: m.Comps}); err != nil {
-		f.Close()
 		return fmt.Errorf("gmm: save %s: %w", path, err)
 	}
-	if err := gz.Close(); err != nil {
-		f.Close()
-		return fmt.Errorf("gmm: save %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("gmm: save %s: %w", path, err)
-	}
-	return os.Rename(f.Name(), path)
+	return nil
 }
 
 // Load reads a mixture written by Save.
