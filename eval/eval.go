@@ -39,6 +39,9 @@ type Config struct {
 // returns the function called with the steps done and one that closes it.
 type Progress func(stage string, total int) (update func(done int), finish func())
 
+// NoProgress reports nothing.
+func NoProgress(string, int) (func(int), func()) { return func(int) {}, func() {} }
+
 // Sets are the three image sets of an evaluation.
 type Sets struct{ Fit, ID, OOD *data.Dataset }
 

@@ -13,8 +13,6 @@ import (
 	"github.com/eigenscore/eigenscore/spectrum"
 )
 
-func noProgress(string, int) (func(int), func()) { return func(int) {}, func() {} }
-
 func smallConfig() Config {
 	sig, _ := schedule.DDPM.Sigmas([]int{100, 200})
 	return Config{ID: "fashion-mnist", OOD: "mnist", N: 12, FitN: 12, Seed: 3, Sigmas: sig,
@@ -73,7 +71,7 @@ func TestNFEAccountingAndCache(t *testing.T) {
 	m := testenv.FashionMixture(t)
 	counter := denoise.NewCounter(m)
 	cache := Cache{Dir: t.TempDir()}
-	res, err := Run(context.Background(), cfg, counter, "test-gmm", sets, cache, noProgress)
+	res, err := Run(context.Background(), cfg, counter, "test-gmm", sets, cache, NoProgress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +97,7 @@ func TestNFEAccountingAndCache(t *testing.T) {
 		t.Errorf("diffpath used %d NFEs for %d images", res.ProviderNFE["diffpath"], res.Images)
 	}
 	counter.Reset()
-	again, err := Run(context.Background(), cfg, counter, "test-gmm", sets, cache, noProgress)
+	again, err := Run(context.Background(), cfg, counter, "test-gmm", sets, cache, NoProgress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +113,7 @@ func TestNFEAccountingAndCache(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	cfg.Seed = 99
-	if _, err := Run(ctx, cfg, m, "test-gmm", sets, cache, noProgress); err == nil {
+	if _, err := Run(ctx, cfg, m, "test-gmm", sets, cache, NoProgress); err == nil {
 		t.Error("cancelled run reported success")
 	}
 }
@@ -129,7 +127,7 @@ func TestPaperProtocolLabelsOODUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), cfg, testenv.FashionMixture(t), "test-gmm", sets, Cache{}, noProgress)
+	res, err := Run(context.Background(), cfg, testenv.FashionMixture(t), "test-gmm", sets, Cache{}, NoProgress)
 	if err != nil {
 		t.Fatal(err)
 	}

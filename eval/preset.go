@@ -2,8 +2,9 @@ package eval
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -109,14 +110,7 @@ func Reliability(sums [][][]float64) float64 {
 }
 
 // PresetNames lists the presets.
-func PresetNames() []string {
-	var out []string
-	for n := range Presets {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func PresetNames() []string { return slices.Sorted(maps.Keys(Presets)) }
 
 // LookupPreset returns a preset by name. The name may carry overrides,
 // NAME+key=value+…, with keys draws, k, iters, redraw (integers) and

@@ -3,7 +3,8 @@ package eval
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/eigenscore/eigenscore/denoise"
@@ -28,14 +29,7 @@ var Suites = map[string][]Pair{
 }
 
 // SuiteNames lists the suites.
-func SuiteNames() []string {
-	var out []string
-	for n := range Suites {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func SuiteNames() []string { return slices.Sorted(maps.Keys(Suites)) }
 
 // Opener opens the denoiser for an ID dataset: it returns the denoiser, its
 // cache identity and a release function.

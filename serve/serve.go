@@ -179,7 +179,7 @@ func (s *Server) handle(r *http.Request) (*Response, error) {
 		return nil, &httpError{499, "client went away"}
 	}
 	t0 := time.Now()
-	res, err := s.cal.Score(r.Context(), s.den, s.modelID, ds, eval.Cache{}, noProgress)
+	res, err := s.cal.Score(r.Context(), s.den, s.modelID, ds, eval.Cache{}, eval.NoProgress)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil, &httpError{499, "client went away"}
@@ -201,8 +201,6 @@ func (s *Server) handle(r *http.Request) (*Response, error) {
 	s.nfe.Add(float64(res.NFE))
 	return out, nil
 }
-
-func noProgress(string, int) (func(int), func()) { return func(int) {}, func() {} }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -31,8 +31,7 @@ func TestServe(t *testing.T) {
 	}
 	cfg := eval.Config{ID: "fashion-mnist", Estimator: pr.Estimator, Draws: pr.Draws, Sigmas: []float64{0.342, 0.522, 0.724, 0.958, 1.24},
 		Aggregation: detector.Mean, Acceptance: 0.9, Seed: 3}
-	noProgress := func(string, int) (func(int), func()) { return func(int) {}, func() {} }
-	cal, err := eval.Calibrate(context.Background(), cfg, den, modelID, testenv.Load(t, "fashion-mnist", "train").Head(10), eval.Cache{}, noProgress)
+	cal, err := eval.Calibrate(context.Background(), cfg, den, modelID, testenv.Load(t, "fashion-mnist", "train").Head(10), eval.Cache{}, eval.NoProgress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +73,7 @@ func TestServe(t *testing.T) {
 	both := fm.Head(2)
 	both.Pixels = append(append([]float32(nil), fm.Pixels...), mn.Pixels...)
 	both.Labels = nil
-	want, err := cal.Score(context.Background(), den, modelID, both, eval.Cache{}, noProgress)
+	want, err := cal.Score(context.Background(), den, modelID, both, eval.Cache{}, eval.NoProgress)
 	if err != nil {
 		t.Fatal(err)
 	}

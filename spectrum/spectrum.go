@@ -240,6 +240,7 @@ func (e *Estimator) Run(ctx context.Context, tasks []Task, draws int, progress f
 	var sig32 []float32
 	var off []int
 	budget := cfg.Batch * 2 * k
+	freshRows := rowsOf(&problem{}, cfg) // a new problem's first iteration
 
 	for len(queue) > 0 || len(active) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -255,7 +256,7 @@ func (e *Estimator) Run(ctx context.Context, tasks []Task, draws int, progress f
 		for _, pr := range active {
 			rows += rowsOf(pr, cfg)
 		}
-		for len(queue) > 0 && (len(active) == 0 || rows+rowsOf(&problem{}, cfg) <= budget) {
+		for len(queue) > 0 && (len(active) == 0 || rows+freshRows <= budget) {
 			j := queue[0]
 			queue = queue[1:]
 			pr := e.start(tasks[j.task], j.task, j.attempt, cfg)
