@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/eigenscore
 
-.PHONY: demo test test-go test-tools deps data ort build bench clean
+.PHONY: demo test test-go test-tools fuzz deps data ort build bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/eigenscore
@@ -26,6 +26,14 @@ test-go: data ort
 	test -z "$$(gofmt -l .)" || (gofmt -l .; exit 1)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+# Brief fuzzing of the parsers of untrusted input (detector files, options);
+# the committed corpora under testdata/fuzz run with every `go test`.
+fuzz:
+	$(GO) test -run XXX -fuzz 'FuzzDecode$$' -fuzztime 10s .
+	$(GO) test -run XXX -fuzz 'FuzzOptions$$' -fuzztime 10s .
+	$(GO) test -run XXX -fuzz 'FuzzDecode$$' -fuzztime 10s ./detector
 
 test-tools: deps
 	/usr/bin/python3 -m unittest discover -s tools -v

@@ -3,6 +3,8 @@ package data
 import (
 	"fmt"
 	"os"
+
+	"github.com/eigenscore/eigenscore/denoise"
 )
 
 // CIFAR binary batches (data_batch_1.bin … test_batch.bin for CIFAR-10,
@@ -63,9 +65,7 @@ func loadCIFAR(name, format string, paths []string, classes []int, keep int) (*D
 
 	d := &Dataset{
 		Name:   name,
-		C:      3,
-		H:      cifarSide,
-		W:      cifarSide,
+		Shape:  denoise.Shape{C: 3, H: cifarSide, W: cifarSide},
 		Pixels: make([]float32, 0, total*cifarImageBytes),
 		Labels: make([]int, 0, total),
 	}

@@ -5,12 +5,16 @@ package data
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/eigenscore/eigenscore/denoise"
 )
 
 // Dataset is a set of images of one shape, stored contiguously.
 type Dataset struct {
-	Name    string
-	C, H, W int
+	Name string
+	denoise.Shape
 	// Pixels holds N·C·H·W values in [-1, 1], image-major.
 	Pixels []float32
 	// Labels holds one class per image, or is nil when the source has none.
@@ -25,9 +29,6 @@ func (d *Dataset) Len() int {
 	return len(d.Pixels) / d.Dim()
 }
 
-// Dim is the number of values per image.
-func (d *Dataset) Dim() int { return d.C * d.H * d.W }
-
 // Image returns image i as a slice aliasing the dataset.
 func (d *Dataset) Image(i int) []float32 {
 	n := d.Dim()
@@ -36,7 +37,7 @@ func (d *Dataset) Image(i int) []float32 {
 
 // Subset returns the images at the given indices, in that order, copied.
 func (d *Dataset) Subset(idx []int) *Dataset {
-	out := &Dataset{Name: d.Name, C: d.C, H: d.H, W: d.W, Pixels: make([]float32, 0, len(idx)*d.Dim())}
+	out := &Dataset{Name: d.Name, Shape: d.Shape, Pixels: make([]float32, 0, len(idx)*d.Dim())}
 	if d.Labels != nil {
 		out.Labels = make([]int, 0, len(idx))
 	}
@@ -58,6 +59,17 @@ func (d *Dataset) Head(n int) *Dataset {
 	for i := range idx {
 		idx[i] = i
 	}
+	return d.Subset(idx)
+}
+
+// Sample returns n images drawn without replacement with rng, in their
+// order in d (all of them, in order, when n ≤ 0 or n ≥ Len).
+func (d *Dataset) Sample(n int, rng *rand.Rand) *Dataset {
+	if n <= 0 || n >= d.Len() {
+		return d.Head(0)
+	}
+	idx := rng.Perm(d.Len())[:n]
+	sort.Ints(idx)
 	return d.Subset(idx)
 }
 

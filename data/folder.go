@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/eigenscore/eigenscore/denoise"
 	"golang.org/x/image/draw"
 )
 
@@ -72,7 +73,7 @@ func LoadImageFolder(dir string, size int, opts FolderOptions) (*Dataset, error)
 		c = 1
 	}
 	dim := c * size * size
-	d := &Dataset{Name: filepath.Base(filepath.Clean(dir)), C: c, H: size, W: size, Pixels: make([]float32, len(files)*dim), Labels: labels}
+	d := &Dataset{Name: filepath.Base(filepath.Clean(dir)), Shape: denoise.Shape{C: c, H: size, W: size}, Pixels: make([]float32, len(files)*dim), Labels: labels}
 
 	// Decode in parallel; each worker writes only its images' slots, and
 	// the error reported is that of the first failing file in path order.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/eigenscore/eigenscore/denoise"
 )
 
 // IDX is the file format of MNIST and Fashion-MNIST: a 4-byte magic number
@@ -75,7 +77,7 @@ func LoadIDX(name, imagePath, labelPath string) (*Dataset, error) {
 	if len(dims) != 3 {
 		return nil, fmt.Errorf("data: %s: IDX images must have 3 dimensions (N×H×W), found %v", imagePath, dims)
 	}
-	ds := &Dataset{Name: name, C: 1, H: dims[1], W: dims[2], Pixels: make([]float32, len(pix))}
+	ds := &Dataset{Name: name, Shape: denoise.Shape{C: 1, H: dims[1], W: dims[2]}, Pixels: make([]float32, len(pix))}
 	for i, b := range pix {
 		ds.Pixels[i] = ByteToUnit(b)
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eigenscore/eigenscore/denoise"
 )
 
 func writeIDX(t *testing.T, path string, magic []byte, dims []uint32, values []byte, gz bool) {
@@ -117,7 +119,7 @@ func TestRegistryErrors(t *testing.T) {
 }
 
 func TestValidateNaN(t *testing.T) {
-	ds := &Dataset{Name: "n", C: 1, H: 1, W: 2, Pixels: []float32{0, float32(nan())}}
+	ds := &Dataset{Name: "n", Shape: denoise.Shape{C: 1, H: 1, W: 2}, Pixels: []float32{0, float32(nan())}}
 	if err := ds.Validate(); err == nil || !strings.Contains(err.Error(), "non-finite") {
 		t.Errorf("NaN accepted: %v", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/eigenscore/eigenscore/denoise"
 )
 
 // NumPy .npy files (format versions 1.0, 2.0 and 3.0): the magic "\x93NUMPY",
@@ -235,7 +237,7 @@ func LoadNPYRange(path string, r NPYRange) (*Dataset, error) {
 	}
 
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	d := &Dataset{Name: name, C: c, H: h, W: w, Pixels: make([]float32, count)}
+	d := &Dataset{Name: name, Shape: denoise.Shape{C: c, H: h, W: w}, Pixels: make([]float32, count)}
 	if nchw {
 		for i := range d.Pixels {
 			d.Pixels[i] = val(i)

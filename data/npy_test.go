@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eigenscore/eigenscore/denoise"
 )
 
 // npyBytes lays out a .npy file as numpy writes it (format 1.0, header padded
@@ -183,7 +185,7 @@ func TestLoadNPYFloatRanges(t *testing.T) {
 }
 
 func TestSaveNPYRoundTrip(t *testing.T) {
-	d := &Dataset{Name: "x", C: 3, H: 2, W: 3, Labels: []int{4, 5}}
+	d := &Dataset{Name: "x", Shape: denoise.Shape{C: 3, H: 2, W: 3}, Labels: []int{4, 5}}
 	for i := range 2 * 3 * 2 * 3 {
 		d.Pixels = append(d.Pixels, float32(i)/17.5-1)
 	}
@@ -212,7 +214,7 @@ func TestSaveNPYRoundTrip(t *testing.T) {
 			t.Fatalf("pixel %d = %v, want %v", i, back.Pixels[i], v)
 		}
 	}
-	if err := SaveNPY(p, &Dataset{C: 1, H: 2, W: 2, Pixels: make([]float32, 3)}); err == nil {
+	if err := SaveNPY(p, &Dataset{Shape: denoise.Shape{C: 1, H: 2, W: 2}, Pixels: make([]float32, 3)}); err == nil {
 		t.Error("SaveNPY of a dataset with a partial image: no error")
 	}
 }

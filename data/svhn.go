@@ -9,6 +9,8 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"github.com/eigenscore/eigenscore/denoise"
 )
 
 // SVHN's cropped-digit files (train_32x32.mat, test_32x32.mat,
@@ -168,7 +170,7 @@ func LoadSVHN(path string) (*Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: SVHN file %s: X: %w", path, err)
 	}
-	d := &Dataset{Name: "svhn", C: c, H: h, W: w, Pixels: make([]float32, n*c*h*w), Labels: labels}
+	d := &Dataset{Name: "svhn", Shape: denoise.Shape{C: c, H: h, W: w}, Pixels: make([]float32, n*c*h*w), Labels: labels}
 	// Column-major X(r, col, ch, i) sits at r + H*(col + W*(ch + C*i)), so
 	// each (image, channel) plane is stored column by column: transpose it.
 	plane := h * w

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/eigenscore/eigenscore/denoise"
 )
 
 // Synthetic OOD sets. Generated sets ("uniform-noise", "constant") have the
@@ -39,7 +41,7 @@ var transforms = map[string]func(*Dataset){
 var generators = map[string]func(rng *rand.Rand, n, c, h, w int) *Dataset{
 	// uniform-noise: every pixel uniform in [-1, 1].
 	"uniform-noise": func(rng *rand.Rand, n, c, h, w int) *Dataset {
-		d := &Dataset{C: c, H: h, W: w, Pixels: make([]float32, n*c*h*w)}
+		d := &Dataset{Shape: denoise.Shape{C: c, H: h, W: w}, Pixels: make([]float32, n*c*h*w)}
 		for i := range d.Pixels {
 			d.Pixels[i] = float32(2*rng.Float64() - 1)
 		}
@@ -47,7 +49,7 @@ var generators = map[string]func(rng *rand.Rand, n, c, h, w int) *Dataset{
 	},
 	// constant: every image one uniform grey level in [-1, 1].
 	"constant": func(rng *rand.Rand, n, c, h, w int) *Dataset {
-		d := &Dataset{C: c, H: h, W: w, Pixels: make([]float32, n*c*h*w)}
+		d := &Dataset{Shape: denoise.Shape{C: c, H: h, W: w}, Pixels: make([]float32, n*c*h*w)}
 		for i := 0; i < n; i++ {
 			v := float32(2*rng.Float64() - 1)
 			img := d.Image(i)

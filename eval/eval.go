@@ -1,18 +1,55 @@
-// Package eval runs an OOD evaluation end to end: it loads the ID fit split
-// (from the training set) and the ID and OOD test images (from the test
-// sets), estimates their posterior spectra, fits the detector on the fit
-// split only, and reports metrics.
+// Package eval is the evaluation harness: it loads an ID fit split (from
+// the training set) and ID and OOD test images (from the test sets),
+// computes every provider's features once per set with a model, fits each
+// method on the fit split only, and reports metrics. It is built on the
+// root package's Model and on package method, so a method measured here is
+// the method `eigenscore fit` deploys.
 package eval
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"sort"
 
 	"github.com/eigenscore/eigenscore/data"
-	"github.com/eigenscore/eigenscore/detector"
+	"github.com/eigenscore/eigenscore/features"
+	"github.com/eigenscore/eigenscore/method"
+	"github.com/eigenscore/eigenscore/noise"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
+
+// Protocol says how an evaluation may use OOD data.
+type Protocol string
+
+const (
+	// Deploy uses no OOD data for any choice: every setting is fixed in
+	// advance and the detectors are fitted on ID training images.
+	Deploy Protocol = "deploy"
+	// Paper is the paper's protocol: EigenScore's timestep window and
+	// aggregation are chosen by AUROC on OOD validation data (labelled).
+	Paper Protocol = "paper"
+)
+
+// ParseProtocol checks a protocol name.
+func ParseProtocol(s string) (Protocol, error) {
+	switch p := Protocol(s); p {
+	case Deploy, Paper:
+		return p, nil
+	}
+	return "", fmt.Errorf("eval: unknown protocol %q, want deploy or paper", s)
+}
+
+// Role names an image set of an evaluation. Sets are named by role, so the
+// noise an image sees (package noise) depends on its pixels, the seed and
+// its role only; the fit role matches eigenscore.Fit's.
+type Role string
+
+const (
+	Fit Role = "fit" // ID training images the detectors are fitted on
+	ID  Role = "id"  // ID test images
+	OOD Role = "ood" // OOD test images
+)
+
+// Roles lists the roles in order.
+func Roles() []Role { return []Role{Fit, ID, OOD} }
 
 // Config describes one evaluation.
 type Config struct {
@@ -26,75 +63,73 @@ type Config struct {
 	Denoiser    string               `json:"denoiser"`
 	Estimator   spectrum.Config      `json:"estimator"`
 	Draws       int                  `json:"draws"`
-	Aggregation detector.Aggregation `json:"aggregation"`
+	Aggregation features.Aggregation `json:"aggregation"`
 	Acceptance  float64              `json:"acceptance"`
 	Bootstrap   int                  `json:"bootstrap"`
 	Probes      int                  `json:"probes"` // Hutchinson probes per image and σ
-	Methods     []string             `json:"methods"`
-	Protocol    string               `json:"protocol"`
+	Methods     []method.Method      `json:"methods"`
+	Protocol    Protocol             `json:"protocol"`
 	Examples    int                  `json:"examples"` // images per set shown with eigenvectors in reports
 }
 
-// Progress creates a progress reporter for a stage with total steps; it
-// returns the function called with the steps done and one that closes it.
-type Progress func(stage string, total int) (update func(done int), finish func())
+// Settings are the feature settings of the configuration.
+func (c Config) Settings() method.Settings {
+	return method.Settings{Estimator: c.Estimator, Sigmas: c.Sigmas, Draws: c.Draws, Aggregation: c.Aggregation, Probes: c.Probes, Seed: c.Seed}
+}
 
-// NoProgress reports nothing.
-func NoProgress(string, int) (func(int), func()) { return func(int) {}, func() {} }
-
-// Sets are the three image sets of an evaluation.
+// Sets are the three image sets of an evaluation, named by role.
 type Sets struct{ Fit, ID, OOD *data.Dataset }
+
+// ByRole returns the set of a role.
+func (s *Sets) ByRole(r Role) *data.Dataset {
+	switch r {
+	case Fit:
+		return s.Fit
+	case ID:
+		return s.ID
+	}
+	return s.OOD
+}
 
 // LoadSets loads the fit split (FitN images drawn from the ID training set)
 // and N test images of each of ID and OOD, drawn with the seed.
 func LoadSets(dataDir string, cfg Config) (*Sets, error) {
-	idSpec, err := data.ParseSpec(cfg.ID)
+	load := func(spec string, split data.Split) (*data.Dataset, error) {
+		sp, err := data.ParseSpec(spec)
+		if err != nil {
+			return nil, err
+		}
+		return data.Load(dataDir, sp, split)
+	}
+	fit, err := load(cfg.ID, data.Train)
 	if err != nil {
 		return nil, err
 	}
-	oodSpec, err := data.ParseSpec(cfg.OOD)
+	id, err := load(cfg.ID, data.Test)
 	if err != nil {
 		return nil, err
 	}
-	fit, err := data.Load(dataDir, idSpec, data.Train)
+	ood, err := load(cfg.OOD, data.Test)
 	if err != nil {
 		return nil, err
 	}
-	id, err := data.Load(dataDir, idSpec, data.Test)
-	if err != nil {
-		return nil, err
-	}
-	ood, err := data.Load(dataDir, oodSpec, data.Test)
-	if err != nil {
-		return nil, err
-	}
-	s := &Sets{
-		Fit: Sample(fit, cfg.FitN, cfg.Seed, "fit"),
-		ID:  Sample(id, cfg.N, cfg.Seed, "id"),
-		OOD: Sample(ood, cfg.N, cfg.Seed, "ood"),
-	}
+	s := &Sets{Fit: Sample(fit, cfg.FitN, cfg.Seed, Fit), ID: Sample(id, cfg.N, cfg.Seed, ID), OOD: Sample(ood, cfg.N, cfg.Seed, OOD)}
 	for _, ds := range []*data.Dataset{s.Fit, s.ID, s.OOD} {
 		if err := ds.Validate(); err != nil {
 			return nil, err
 		}
 	}
-	if s.ID.Dim() != s.OOD.Dim() {
-		return nil, fmt.Errorf("eval: ID images are %dx%dx%d but OOD images are %dx%dx%d", s.ID.C, s.ID.H, s.ID.W, s.OOD.C, s.OOD.H, s.OOD.W)
+	if s.ID.Shape != s.OOD.Shape {
+		return nil, fmt.Errorf("eval: ID images are %v but OOD images are %v", s.ID.Shape, s.OOD.Shape)
 	}
 	return s, nil
 }
 
 // Sample draws n images without replacement (all when n ≤ 0 or n ≥ Len),
-// in a seeded random order, naming the subset after its role so that noise
-// draws differ between sets.
-func Sample(ds *data.Dataset, n int, seed uint64, role string) *data.Dataset {
-	if n <= 0 || n > ds.Len() {
-		n = ds.Len()
-	}
-	rng := rand.New(rand.NewPCG(seed, uint64(len(role))*0x51ED+uint64(role[0])))
-	idx := rng.Perm(ds.Len())[:n]
-	sort.Ints(idx)
-	out := ds.Subset(idx)
-	out.Name = ds.Name + "/" + role
-	return out
+// with the seed's stream for the role (noise.Sample), kept in their order
+// in ds and named after the role.
+func Sample(ds *data.Dataset, n int, seed uint64, role Role) *data.Dataset {
+	out := *ds.Sample(n, noise.Stream(seed, noise.Sample, noise.RoleKey(string(role)), 0))
+	out.Name = string(role)
+	return &out
 }

@@ -2,13 +2,20 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sync/atomic"
 	"testing"
 
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/features"
+	"github.com/eigenscore/eigenscore/internal/featcache"
 	"github.com/eigenscore/eigenscore/internal/testenv"
+	"github.com/eigenscore/eigenscore/method"
 	"github.com/eigenscore/eigenscore/schedule"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
@@ -16,11 +23,15 @@ import (
 func smallConfig() Config {
 	sig, _ := schedule.DDPM.Sigmas([]int{100, 200})
 	return Config{ID: "fashion-mnist", OOD: "mnist", N: 12, FitN: 12, Seed: 3, Sigmas: sig,
-		Estimator: spectrum.Config{K: 2, MaxIter: 8}.WithDefaults(), Draws: 1, Aggregation: "mean",
-		Acceptance: 0.9, Probes: 1, Protocol: "deploy"}
+		Estimator: spectrum.Config{K: 2, MaxIter: 8}.WithDefaults(), Draws: 1, Aggregation: features.Mean,
+		Acceptance: 0.9, Probes: 1, Protocol: Deploy}
 }
 
-func key(img []float32) string { return Key(img) }
+func key(img []float32) string { return featcache.Key(img) }
+
+func mixtureModel(t *testing.T) *eigenscore.Model {
+	return eigenscore.NewModel(testenv.FashionMixture(t), "gmm:fashion-mnist", "test-gmm")
+}
 
 // No image used to fit the detector is a test image: the fit split comes
 // from the training set, the test images from the test sets, and they share
@@ -60,7 +71,7 @@ func TestSplitsAreDisjoint(t *testing.T) {
 	}
 }
 
-// Every method's NFE count must match what the denoiser's counter saw, and
+// Every method's NFE count must match what the model's counter saw, and
 // a second run must come from the cache with the same numbers.
 func TestNFEAccountingAndCache(t *testing.T) {
 	cfg := smallConfig()
@@ -68,10 +79,9 @@ func TestNFEAccountingAndCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := testenv.FashionMixture(t)
-	counter := denoise.NewCounter(m)
-	cache := Cache{Dir: t.TempDir()}
-	res, err := Run(context.Background(), cfg, counter, "test-gmm", sets, cache, NoProgress)
+	m := mixtureModel(t)
+	cache := featcache.Cache{Dir: t.TempDir()}
+	res, err := Run(context.Background(), cfg, m, sets, cache, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,64 +89,111 @@ func TestNFEAccountingAndCache(t *testing.T) {
 	for _, n := range res.ProviderNFE {
 		sum += n
 	}
-	if sum != counter.NFE() {
-		t.Errorf("providers report %d NFEs, the counter saw %d", sum, counter.NFE())
+	if sum != m.NFE() {
+		t.Errorf("providers report %d NFEs, the counter saw %d", sum, m.NFE())
 	}
 	images := float64(res.Images)
-	for _, d := range Detectors {
+	for _, meth := range method.All() {
 		var want int64
-		for _, p := range d.Providers {
+		for _, p := range meth.Info().Providers {
 			want += res.ProviderNFE[p]
 		}
-		if got := res.Methods[d.Name].NFEPerImage; got != float64(want)/images {
-			t.Errorf("%s: %v NFE/image, providers sum to %v", d.Name, got, float64(want)/images)
+		if got := res.Methods[meth].NFEPerImage; got != float64(want)/images {
+			t.Errorf("%s: %v NFE/image, providers sum to %v", meth, got, float64(want)/images)
 		}
 	}
 	// DiffPath is 10 NFEs per image, exactly.
-	if res.ProviderNFE["diffpath"] != int64(10*res.Images) {
-		t.Errorf("diffpath used %d NFEs for %d images", res.ProviderNFE["diffpath"], res.Images)
+	if res.ProviderNFE[method.DiffPaths] != int64(10*res.Images) {
+		t.Errorf("diffpath used %d NFEs for %d images", res.ProviderNFE[method.DiffPaths], res.Images)
 	}
-	counter.Reset()
-	again, err := Run(context.Background(), cfg, counter, "test-gmm", sets, cache, NoProgress)
+	before := m.NFE()
+	again, err := Run(context.Background(), cfg, m, sets, cache, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counter.NFE() != 0 {
-		t.Errorf("second run evaluated the denoiser %d times despite the cache", counter.NFE())
+	if n := m.NFE() - before; n != 0 {
+		t.Errorf("second run evaluated the denoiser %d times despite the cache", n)
 	}
-	for name, m := range res.Methods {
-		if again.Methods[name].AUROC != m.AUROC || again.Methods[name].NFEPerImage != m.NFEPerImage {
+	for name, mr := range res.Methods {
+		if again.Methods[name].AUROC != mr.AUROC || again.Methods[name].NFEPerImage != mr.NFEPerImage {
 			t.Errorf("%s differs when read from the cache", name)
 		}
 	}
-	// A cancelled run fails cleanly and leaves the cache readable.
+}
+
+// cancelAfter cancels a context once its denoiser has been called n times.
+type cancelAfter struct {
+	denoise.Denoiser
+	n      atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Denoise(ctx context.Context, x, sigma, out []float32) error {
+	if c.n.Add(-1) == 0 {
+		c.cancel()
+	}
+	return c.Denoiser.Denoise(ctx, x, sigma, out)
+}
+
+// A run cancelled midway fails cleanly and leaves the cache readable:
+// chunks it finished are read back, the others are computed, and the
+// result equals a run without any cache.
+func TestCancelledRunLeavesCacheReadable(t *testing.T) {
+	cfg := smallConfig()
+	cfg.N, cfg.FitN = 60, 60 // two cache chunks per set
+	cfg.Methods = []method.Method{method.EigenScore, method.ReconError}
+	sets, err := LoadSets(testenv.DataDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := featcache.Cache{Dir: t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	cfg.Seed = 99
-	if _, err := Run(ctx, cfg, m, "test-gmm", sets, cache, NoProgress); err == nil {
-		t.Error("cancelled run reported success")
+	defer cancel()
+	// Cancel during the spectra of the ID set, after the fit set's chunks.
+	slow := &cancelAfter{Denoiser: testenv.FashionMixture(t), cancel: cancel}
+	slow.n.Store(100)
+	if _, err := Run(ctx, cfg, eigenscore.NewModel(slow, "gmm", "test-gmm"), sets, cache, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v, want context.Canceled (%d calls left)", err, slow.n.Load())
+	}
+
+	m := mixtureModel(t)
+	resumed, err := Run(context.Background(), cfg, m, sets, cache, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.NFE() == 0 || m.NFE() >= resumed.ProviderNFE[method.Spectra]+resumed.ProviderNFE[method.DenoisingErrors] {
+		t.Errorf("resumed run spent %d NFEs; want some chunks from the cache (%d NFEs in all)", m.NFE(), resumed.ProviderNFE[method.Spectra]+resumed.ProviderNFE[method.DenoisingErrors])
+	}
+	fresh, err := Run(context.Background(), cfg, mixtureModel(t), sets, featcache.Cache{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, meth := range cfg.Methods {
+		if !slices.Equal(resumed.Methods[meth].IDScores, fresh.Methods[meth].IDScores) || !slices.Equal(resumed.Methods[meth].OODScores, fresh.Methods[meth].OODScores) {
+			t.Errorf("%s: scores after resuming from the cache differ from a run without it", meth)
+		}
 	}
 }
 
 func TestPaperProtocolLabelsOODUse(t *testing.T) {
 	cfg := smallConfig()
-	cfg.Protocol = "paper"
-	cfg.Methods = []string{"eigenscore"}
+	cfg.Protocol = Paper
+	cfg.Methods = []method.Method{method.EigenScore}
 	cfg.N = 10
 	sets, err := LoadSets(testenv.DataDir(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), cfg, testenv.FashionMixture(t), "test-gmm", sets, Cache{}, NoProgress)
+	res, err := Run(context.Background(), cfg, mixtureModel(t), sets, featcache.Cache{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, ok := res.Methods["eigenscore-paper"]
+	p, ok := res.Methods[PaperMethod]
 	if !ok || !p.UsesOOD || p.Selected["timesteps"] == nil {
 		t.Fatalf("paper method missing or unlabelled: %+v", p)
 	}
-	if len(p.IDScores) != 5 || len(res.Methods["eigenscore"].OODScores) != 5 {
-		t.Errorf("paper protocol should report on test halves of 5, got %d and %d", len(p.IDScores), len(res.Methods["eigenscore"].OODScores))
+	if len(p.IDScores) != 5 || len(res.Methods[method.EigenScore].OODScores) != 5 {
+		t.Errorf("paper protocol should report on test halves of 5, got %d and %d", len(p.IDScores), len(res.Methods[method.EigenScore].OODScores))
 	}
 }
 
@@ -164,47 +221,6 @@ func TestReliability(t *testing.T) {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
-
-func TestCollapseIsGeometricMean(t *testing.T) {
-	f := &Features{Rows: [][]float64{{1, 4, 16}, {2, 2, 2}}, Names: []string{"a", "b", "c"}}
-	c := collapse(f, "spectrum")
-	if len(c.Names) != 1 || math.Abs(c.Rows[0][0]-4) > 1e-12 || math.Abs(c.Rows[1][0]-2) > 1e-12 {
-		t.Errorf("collapse gave %v %v, want [[4] [2]]", c.Names, c.Rows)
-	}
-}
-
-func TestLookupPresetOverrides(t *testing.T) {
-	p, err := LookupPreset("fast-k3f+draws=2+iters=3+ritz=true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Draws != 2 || p.Estimator.MaxIter != 3 || !p.Estimator.Ritz || !p.Estimator.Forward || p.Estimator.K != 3 {
-		t.Errorf("overrides not applied: %+v", p)
-	}
-	if got, want := p.NFEBound(5), 5*2*1*(3*3+1); got != want {
-		t.Errorf("NFE bound %d, want %d", got, want)
-	}
-	for _, bad := range []string{"nope", "fast+draws=0", "fast+draws", "fast+color=red", "fast+ritz=maybe"} {
-		if _, err := LookupPreset(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
-// The fast preset stays within its cost budget, far below the reference's
-// 30,000 NFEs per image (5 levels × 20 draws × 50 iterations × 2k, before
-// redraws).
-func TestFastPresetBudget(t *testing.T) {
-	fast := Presets["fast"]
-	if b := fast.NFEBound(5); b > FastBudget {
-		t.Errorf("fast: %d NFEs per image at 5 levels, budget %d", b, FastBudget)
-	}
-	ref := Presets["reference"]
-	ref.Estimator.Redraw = 1
-	if r := ref.NFEBound(5); r != 30000 {
-		t.Errorf("reference bound without redraws %d, want 30,000", r)
-	}
-}
 
 func TestAgreement(t *testing.T) {
 	ref := [][]float64{{1, 10}, {2, 30}, {3, 25}, {4, 40}}

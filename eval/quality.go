@@ -4,9 +4,9 @@ import (
 	"context"
 	"math"
 
-	"github.com/eigenscore/eigenscore/baseline"
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/features"
 	"github.com/eigenscore/eigenscore/metrics"
 )
 
@@ -27,7 +27,7 @@ type MSE struct {
 // Quality measures per-pixel E‖x − D(x + σn)‖²/d on the images, one noise
 // draw per image and σ (seeded).
 func Quality(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigmas []float64, seed uint64) ([]MSE, [][]float64, error) {
-	rows, err := baseline.DenoisingError(ctx, den, ds, sigmas, 1, seed, nil)
+	rows, err := features.DenoisingError(ctx, den, ds, sigmas, 1, seed, nil)
 	if err != nil {
 		return nil, nil, err
 	}

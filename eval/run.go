@@ -3,12 +3,12 @@ package eval
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/eigenscore/eigenscore/data"
-	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/detector"
+	"github.com/eigenscore/eigenscore/internal/featcache"
+	"github.com/eigenscore/eigenscore/method"
 	"github.com/eigenscore/eigenscore/metrics"
 )
 
@@ -42,141 +42,169 @@ type FeatureAUROC struct {
 
 // Result is what eval writes as JSON.
 type Result struct {
-	ID           string                  `json:"id"`
-	OOD          string                  `json:"ood"`
-	Denoiser     string                  `json:"denoiser"`
-	Config       Config                  `json:"config"`
-	Methods      map[string]MethodResult `json:"methods"`
-	PerFeature   []FeatureAUROC          `json:"per_feature_auroc"`
-	NotConverged int                     `json:"not_converged"`
-	Seconds      float64                 `json:"seconds"`
-	// NFE counts per provider as the denoiser's counter saw them, and per
+	ID           string                         `json:"id"`
+	OOD          string                         `json:"ood"`
+	Denoiser     string                         `json:"denoiser"`
+	Config       Config                         `json:"config"`
+	Methods      map[method.Method]MethodResult `json:"methods"`
+	PerFeature   []FeatureAUROC                 `json:"per_feature_auroc"`
+	NotConverged int                            `json:"not_converged"`
+	Seconds      float64                        `json:"seconds"`
+	// NFE counts per provider as the model's counter saw them, and per
 	// image (fit, ID and OOD images together).
-	ProviderNFE map[string]int64 `json:"provider_nfe"`
-	Images      int              `json:"images"`
+	ProviderNFE map[method.Provider]int64 `json:"provider_nfe"`
+	Images      int                       `json:"images"`
 
-	Features map[string]map[string]*Features `json:"-"` // provider → set role → features
-	Examples []Example                       `json:"examples,omitempty"`
+	Features map[method.Provider]map[Role]*method.Features `json:"-"`
+	// Paper holds the spectra at the paper's 13 levels (paper protocol).
+	Paper    map[Role]*method.Features `json:"-"`
+	Examples []Example                 `json:"examples,omitempty"`
 }
 
-// Run evaluates the configured methods on the sets with the denoiser.
-// modelID identifies the denoiser in cache keys.
-func Run(ctx context.Context, cfg Config, den denoise.Denoiser, modelID string, sets *Sets, cache Cache, progress Progress) (*Result, error) {
+// PaperMethod names the method the paper protocol adds.
+const PaperMethod method.Method = "eigenscore-paper"
+
+// ResultOrder lists every method a result can hold, in table order.
+func ResultOrder() []method.Method { return append(method.All(), PaperMethod) }
+
+// Run evaluates the configured methods (all when cfg.Methods is empty) on
+// the sets with the model: each provider's features are computed once per
+// set, through the cache, and every method is fitted on the fit set.
+func Run(ctx context.Context, cfg Config, m *eigenscore.Model, sets *Sets, cache featcache.Cache, progress method.Progress) (*Result, error) {
 	start := time.Now()
-	shape := den.Shape()
-	if shape.C != sets.ID.C || shape.H != sets.ID.H || shape.W != sets.ID.W {
-		return nil, fmt.Errorf("eval: the denoiser takes %v images but %s has %dx%dx%d", shape, sets.ID.Name, sets.ID.C, sets.ID.H, sets.ID.W)
+	if sets.ID.Shape != m.Shape() {
+		return nil, fmt.Errorf("eval: the model takes %v images but %s has %v", m.Shape(), cfg.ID, sets.ID.Shape)
 	}
-	dets, err := selectDetectors(cfg.Methods)
+	methods := cfg.Methods
+	if len(methods) == 0 {
+		methods = method.All()
+	}
+	res := &Result{ID: cfg.ID, OOD: cfg.OOD, Denoiser: m.ID(), Config: cfg, Methods: map[method.Method]MethodResult{},
+		Features: map[method.Provider]map[Role]*method.Features{}, ProviderNFE: map[method.Provider]int64{},
+		Images: sets.Fit.Len() + sets.ID.Len() + sets.OOD.Len()}
+	seconds := map[method.Provider]float64{}
+	s := cfg.Settings()
+	for _, meth := range methods {
+		for _, p := range meth.Info().Providers {
+			if res.Features[p] != nil {
+				continue
+			}
+			f, err := extractRoles(ctx, p, s, m, sets, cache, progress)
+			if err != nil {
+				return nil, err
+			}
+			res.Features[p] = f
+			for _, rf := range f {
+				res.ProviderNFE[p] += rf.NFE
+				res.NotConverged += rf.NotConverged
+				seconds[p] += rf.Seconds
+			}
+		}
+	}
+	idTest, oodTest := seq(sets.ID.Len()), seq(sets.OOD.Len())
+	if cfg.Protocol == Paper {
+		var err error
+		if idTest, oodTest, err = runPaper(ctx, cfg, m, sets, cache, progress, res); err != nil {
+			return nil, err
+		}
+	}
+	for _, meth := range methods {
+		mr, err := evaluate(cfg, meth, res.Features, idTest, oodTest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", meth, err)
+		}
+		for _, p := range meth.Info().Providers {
+			mr.NFEPerImage += float64(res.ProviderNFE[p]) / float64(res.Images)
+			mr.Seconds += seconds[p]
+		}
+		res.Methods[meth] = *mr
+	}
+	res.PerFeature = perFeature(res.Features)
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// extractRoles computes a provider's features of the three sets.
+func extractRoles(ctx context.Context, p method.Provider, s method.Settings, m *eigenscore.Model, sets *Sets, cache featcache.Cache, progress method.Progress) (map[Role]*method.Features, error) {
+	out := map[Role]*method.Features{}
+	for _, r := range Roles() {
+		f, err := method.Extract(ctx, p, s, m.Denoiser(), m.ID(), sets.ByRole(r), cache, progress)
+		if err != nil {
+			return nil, fmt.Errorf("%s features of the %s set: %w", p, r, err)
+		}
+		out[r] = f
+	}
+	return out, nil
+}
+
+// evaluate fits a method on the fit features and scores the test images
+// at the given indices.
+func evaluate(cfg Config, meth method.Method, feats map[method.Provider]map[Role]*method.Features, idTest, oodTest []int) (*MethodResult, error) {
+	byRole := func(r Role) map[method.Provider]*method.Features {
+		out := map[method.Provider]*method.Features{}
+		for p, f := range feats {
+			out[p] = f[r]
+		}
+		return out
+	}
+	det, err := meth.Fit(byRole(Fit), cfg.Acceptance)
 	if err != nil {
 		return nil, err
 	}
-	providers := Providers(cfg)
-	res := &Result{ID: cfg.ID, OOD: cfg.OOD, Denoiser: modelID, Config: cfg, Methods: map[string]MethodResult{},
-		Features: map[string]map[string]*Features{}, ProviderNFE: map[string]int64{},
-		Images: sets.Fit.Len() + sets.ID.Len() + sets.OOD.Len()}
-	seconds := map[string]float64{}
-	roles := []struct {
-		name string
-		ds   *data.Dataset
-	}{{"fit", sets.Fit}, {"id", sets.ID}, {"ood", sets.OOD}}
-	needed := []string{}
-	for _, d := range dets {
-		needed = append(needed, d.Providers...)
+	id, _, err := meth.Join(byRole(ID))
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Protocol == "paper" {
-		needed = append(needed, "spectrum-paper")
+	ood, _, err := meth.Join(byRole(OOD))
+	if err != nil {
+		return nil, err
 	}
-	for _, pn := range needed {
-		if res.Features[pn] != nil {
-			continue
-		}
-		p := providers[pn]
-		res.Features[pn] = map[string]*Features{}
-		for _, r := range roles {
-			f, err := computeCached(ctx, p, den, modelID, r.ds, cache, progress)
-			if err != nil {
-				return nil, fmt.Errorf("%s features of %s: %w", pn, r.ds.Name, err)
-			}
-			clampPositive(f.Rows)
-			res.Features[pn][r.name] = f
-			res.ProviderNFE[pn] += f.NFE
-			res.NotConverged += f.NotConverged
-			seconds[pn] += f.Seconds
-		}
+	mr, err := score(cfg, det, meth.Score(), pick(id, idTest), pick(ood, oodTest))
+	if err != nil {
+		return nil, err
 	}
-	// Test images: all of them (deploy), or the test halves (paper).
-	idTest, oodTest := seq(sets.ID.Len()), seq(sets.OOD.Len())
-	if cfg.Protocol == "paper" {
-		var idVal, oodVal []int
-		idVal, idTest = halves(sets.ID.Len(), cfg.Seed, "id")
-		oodVal, oodTest = halves(sets.OOD.Len(), cfg.Seed, "ood")
-		pf := res.Features["spectrum-paper"]
-		a, b, agg, valAUROC := paperSelect(cfg, pf["fit"].Sums, pick3(pf["id"].Sums, idVal), pick3(pf["ood"].Sums, oodVal))
-		paperSig := PaperSigmas()
-		names := FeatureNames("eig", paperSig[a:b+1], agg, 1)
-		d := Detector{Name: PaperMethod, Score: detector.OneSided, UsesOOD: true,
-			Note: "paper protocol: timestep window and aggregation chosen by AUROC on OOD validation data"}
-		mr, err := score(cfg, d, names, window(pf["fit"].Sums, a, b, agg), window(pick3(pf["id"].Sums, idTest), a, b, agg), window(pick3(pf["ood"].Sums, oodTest), a, b, agg))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", PaperMethod, err)
-		}
-		mr.NFEPerImage = float64(res.ProviderNFE["spectrum-paper"]) / float64(res.Images)
-		mr.Seconds = seconds["spectrum-paper"]
-		mr.Selected = map[string]any{"timesteps": [2]int{100 + 50*a, 100 + 50*b}, "aggregation": agg, "validation_auroc": valAUROC,
-			"validation_images": map[string]int{"id": len(idVal), "ood": len(oodVal)}}
-		res.Methods[d.Name] = *mr
+	mr.Note = meth.Info().Note
+	return mr, nil
+}
+
+// score evaluates a fitted detector on ID and OOD test rows.
+func score(cfg Config, det *detector.Detector, rule detector.Score, id, ood [][]float64) (*MethodResult, error) {
+	idS, err := det.ScoreAll(id, rule)
+	if err != nil {
+		return nil, err
 	}
-	for _, d := range dets {
-		var fit, id, ood []*Features
-		var nfe int64
-		secs := 0.0
-		for _, pn := range d.Providers {
-			f, i, o := res.Features[pn]["fit"], res.Features[pn]["id"], res.Features[pn]["ood"]
-			if d.Collapse[pn] {
-				f, i, o = collapse(f, pn), collapse(i, pn), collapse(o, pn)
-			}
-			fit, id, ood = append(fit, f), append(id, i), append(ood, o)
-			nfe += res.ProviderNFE[pn]
-			secs += seconds[pn]
-		}
-		fitRows, names := join(fit)
-		idRows, _ := join(id)
-		oodRows, _ := join(ood)
-		idRows, oodRows = pick(idRows, idTest), pick(oodRows, oodTest)
-		mr, err := score(cfg, d, names, fitRows, idRows, oodRows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", d.Name, err)
-		}
-		mr.NFEPerImage = float64(nfe) / float64(res.Images)
-		mr.Seconds = secs
-		res.Methods[d.Name] = *mr
+	oodS, err := det.ScoreAll(ood, rule)
+	if err != nil {
+		return nil, err
 	}
-	for _, pn := range []string{"spectrum", "recon", "scorenorm", "trace", "diffpath"} {
-		f := res.Features[pn]
+	mr := &MethodResult{Report: metrics.Evaluate(idS, oodS), Threshold: det.Thresholds[rule], IDScores: idS, OODScores: oodS}
+	if cfg.Bootstrap > 0 {
+		mr.CI = metrics.Bootstrap(idS, oodS, cfg.Bootstrap, cfg.Seed)
+	}
+	mr.IDAccepted = 1 - flagged(idS, mr.Threshold)
+	mr.OODFlagged = flagged(oodS, mr.Threshold)
+	return mr, nil
+}
+
+// perFeature is every feature column's AUROC, providers in a fixed order.
+func perFeature(feats map[method.Provider]map[Role]*method.Features) []FeatureAUROC {
+	var out []FeatureAUROC
+	for _, p := range []method.Provider{method.Spectra, method.DenoisingErrors, method.ScoreNorms, method.Traces, method.DiffPaths} {
+		f := feats[p]
 		if f == nil {
 			continue
 		}
-		for j, name := range f["id"].Names {
-			res.PerFeature = append(res.PerFeature, FeatureAUROC{Feature: name, AUROC: metrics.AUROC(column(f["id"].Rows, j), column(f["ood"].Rows, j))})
+		for j, name := range f[ID].Names {
+			out = append(out, FeatureAUROC{Feature: name, AUROC: metrics.AUROC(column(f[ID].Rows, j), column(f[OOD].Rows, j))})
 		}
 	}
-	res.Seconds = time.Since(start).Seconds()
-	return res, nil
+	return out
 }
 
 func seq(n int) []int {
 	out := make([]int, n)
 	for i := range out {
 		out[i] = i
-	}
-	return out
-}
-
-func pick3(x [][][]float64, idx []int) [][][]float64 {
-	out := make([][][]float64, len(idx))
-	for i, j := range idx {
-		out[i] = x[j]
 	}
 	return out
 }
@@ -189,65 +217,6 @@ func column(rows [][]float64, j int) []float64 {
 	return out
 }
 
-func selectDetectors(names []string) ([]Detector, error) {
-	if len(names) == 0 {
-		return Detectors, nil
-	}
-	var out []Detector
-	for _, n := range names {
-		found := false
-		for _, d := range Detectors {
-			if d.Name == n {
-				out = append(out, d)
-				found = true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("eval: unknown method %q; known: %v", n, MethodNames())
-		}
-	}
-	return out, nil
-}
-
-// MethodNames lists the methods in table order.
-func MethodNames() []string {
-	var out []string
-	for _, d := range Detectors {
-		out = append(out, d.Name)
-	}
-	return out
-}
-
-// PaperMethod names the method the paper protocol adds.
-const PaperMethod = "eigenscore-paper"
-
-// ResultOrder lists every method a result can hold, in table order.
-func ResultOrder() []string { return append(MethodNames(), PaperMethod) }
-
-// score fits the detector on the fit rows and evaluates it on the test rows.
-func score(cfg Config, d Detector, names []string, fit, id, ood [][]float64) (*MethodResult, error) {
-	det, err := detector.Fit(names, fit, cfg.Acceptance, d.Score)
-	if err != nil {
-		return nil, err
-	}
-	idS, err := det.ScoreAll(id, d.Score)
-	if err != nil {
-		return nil, err
-	}
-	oodS, err := det.ScoreAll(ood, d.Score)
-	if err != nil {
-		return nil, err
-	}
-	mr := &MethodResult{Report: metrics.Evaluate(idS, oodS), Threshold: det.Thresholds[d.Score], Note: d.Note,
-		UsesOOD: d.UsesOOD, IDScores: idS, OODScores: oodS}
-	if cfg.Bootstrap > 0 {
-		mr.CI = metrics.Bootstrap(idS, oodS, cfg.Bootstrap, cfg.Seed)
-	}
-	mr.IDAccepted = 1 - flagged(idS, mr.Threshold)
-	mr.OODFlagged = flagged(oodS, mr.Threshold)
-	return mr, nil
-}
-
 func flagged(scores []float64, thr float64) float64 {
 	n := 0
 	for _, s := range scores {
@@ -256,56 +225,4 @@ func flagged(scores []float64, thr float64) float64 {
 		}
 	}
 	return float64(n) / float64(len(scores))
-}
-
-// computeCached computes a provider's features chunk by chunk, loading
-// chunks already in the cache. The NFE count is what the denoiser's counter
-// saw for chunks computed now and what it saw when cached chunks were made.
-func computeCached(ctx context.Context, p *Provider, den denoise.Denoiser, modelID string, ds *data.Dataset, cache Cache, progress Progress) (*Features, error) {
-	total := p.tasks(ds.Len())
-	update, finish := progress(p.Name+" "+ds.Name, total)
-	defer finish()
-	out := &Features{}
-	done := 0
-	hits := 0
-	for _, c := range chunks(ds) {
-		key := Key(p.Name, p.Params, modelID, ds.Name, c.ds.Pixels)
-		var f Features
-		if cache.Load(key, &f) && len(f.Rows) == c.ds.Len() {
-			hits++
-		} else {
-			counter := denoise.NewCounter(den)
-			t0 := time.Now()
-			base := done
-			got, err := p.compute(ctx, counter, c.ds, func(n int) { update(base + n) })
-			if err != nil {
-				return nil, err
-			}
-			got.NFE = counter.NFE()
-			got.Seconds = time.Since(t0).Seconds()
-			f = *got
-			if err := cache.Store(key, &f); err != nil {
-				slog.Warn("feature cache write failed", "err", err)
-			}
-		}
-		done += p.tasks(c.ds.Len())
-		update(done)
-		out.Rows = append(out.Rows, f.Rows...)
-		out.Eigen = append(out.Eigen, f.Eigen...)
-		out.Sums = append(out.Sums, f.Sums...)
-		out.Names = f.Names
-		out.NFE += f.NFE
-		out.Seconds += f.Seconds
-		out.NotConverged += f.NotConverged
-	}
-	if hits > 0 {
-		slog.Debug("feature cache", "provider", p.Name, "set", ds.Name, "chunks_cached", hits)
-	}
-	return out, nil
-}
-
-// SpectrumFeatures computes the spectral features of ds with cfg's estimator,
-// σ levels and draws, chunk by chunk through the cache like Run.
-func SpectrumFeatures(ctx context.Context, cfg Config, den denoise.Denoiser, modelID string, ds *data.Dataset, cache Cache, progress Progress) (*Features, error) {
-	return computeCached(ctx, Providers(cfg)["spectrum"], den, modelID, ds, cache, progress)
 }

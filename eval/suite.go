@@ -7,17 +7,21 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/internal/featcache"
+	"github.com/eigenscore/eigenscore/method"
+	"github.com/eigenscore/eigenscore/noise"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
 
 // Pair is one ID/OOD comparison of a suite.
 type Pair struct{ ID, OOD string }
 
-// Suites are the named sets of pairs `eval --suite` runs. Each pair uses
-// the denoiser trained on its ID data unless one is forced.
-var Suites = map[string][]Pair{
-	"grayscale": {
+// Suites returns the named sets of pairs `eval --suite` runs. Each pair
+// uses the denoiser trained on its ID data unless one is forced.
+func Suites() map[string][]Pair {
+	return map[string][]Pair{"grayscale": {
 		{"fashion-mnist", "mnist"},
 		{"mnist", "fashion-mnist"},
 		{"fashion-mnist:0-4", "fashion-mnist:5-9"},
@@ -25,33 +29,33 @@ var Suites = map[string][]Pair{
 		{"fashion-mnist", "constant"},
 		{"fashion-mnist", "fashion-mnist@invert"},
 		{"fashion-mnist", "fashion-mnist@vflip"},
-	},
+	}}
 }
 
 // SuiteNames lists the suites.
-func SuiteNames() []string { return slices.Sorted(maps.Keys(Suites)) }
+func SuiteNames() []string { return slices.Sorted(maps.Keys(Suites())) }
 
-// Opener opens the denoiser for an ID dataset: it returns the denoiser, its
-// cache identity and a release function.
-type Opener func(idSpec string) (denoise.Denoiser, string, func(), error)
+// Opener opens the model for an ID dataset; the suite closes it after the
+// pair.
+type Opener func(idSpec string) (*eigenscore.Model, error)
 
 // SuiteResult is what `eval --suite` writes as JSON.
 type SuiteResult struct {
 	Suite    string    `json:"suite"`
-	Protocol string    `json:"protocol"`
+	Protocol Protocol  `json:"protocol"`
 	Pairs    []*Result `json:"pairs"`
 	// MeanAUROC is each method's AUROC averaged over the pairs.
-	MeanAUROC map[string]float64 `json:"mean_auroc"`
+	MeanAUROC map[method.Method]float64 `json:"mean_auroc"`
 }
 
 // RunSuite evaluates every pair of the suite with cfg's settings (cfg.ID and
 // cfg.OOD are replaced per pair).
-func RunSuite(ctx context.Context, name string, cfg Config, dataDir string, open Opener, cache Cache, progress Progress) (*SuiteResult, error) {
-	pairs, ok := Suites[name]
+func RunSuite(ctx context.Context, name string, cfg Config, dataDir string, open Opener, cache featcache.Cache, progress method.Progress) (*SuiteResult, error) {
+	pairs, ok := Suites()[name]
 	if !ok {
 		return nil, fmt.Errorf("eval: unknown suite %q, want one of %s", name, strings.Join(SuiteNames(), ", "))
 	}
-	out := &SuiteResult{Suite: name, Protocol: cfg.Protocol, MeanAUROC: map[string]float64{}}
+	out := &SuiteResult{Suite: name, Protocol: cfg.Protocol, MeanAUROC: map[method.Method]float64{}}
 	for _, p := range pairs {
 		c := cfg
 		c.ID, c.OOD = p.ID, p.OOD
@@ -59,16 +63,16 @@ func RunSuite(ctx context.Context, name string, cfg Config, dataDir string, open
 		if err != nil {
 			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)
 		}
-		den, id, release, err := open(p.ID)
+		m, err := open(p.ID)
 		if err != nil {
 			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)
 		}
-		c.Denoiser = id
-		res, err := Run(ctx, c, den, id, sets, cache, progress)
+		c.Denoiser = m.Source()
+		res, err := Run(ctx, c, m, sets, cache, progress)
 		if err == nil && c.Examples > 0 {
-			res.Examples, err = Examples(ctx, c, den, sets)
+			res.Examples, err = Examples(ctx, c, m.Denoiser(), sets)
 		}
-		release()
+		m.Close()
 		if err != nil {
 			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)
 		}
@@ -84,13 +88,13 @@ func RunSuite(ctx context.Context, name string, cfg Config, dataDir string, open
 
 // Example is an input with its estimated top posterior eigenvectors.
 type Example struct {
-	Role    string      `json:"role"` // "id" or "ood"
-	Index   int         `json:"index"`
-	Sigma   float64     `json:"sigma"`
-	C, H, W int         `json:"-"`
-	Image   []float32   `json:"-"`
-	Vectors [][]float64 `json:"-"`
-	Values  []float64   `json:"values"`
+	Role          Role    `json:"role"` // ID or OOD
+	Index         int     `json:"index"`
+	Sigma         float64 `json:"sigma"`
+	denoise.Shape `json:"-"`
+	Image         []float32   `json:"-"`
+	Vectors       [][]float64 `json:"-"`
+	Values        []float64   `json:"values"`
 }
 
 // Examples estimates, for the first cfg.Examples ID and OOD test images, the
@@ -105,14 +109,12 @@ func Examples(ctx context.Context, cfg Config, den denoise.Denoiser, sets *Sets)
 	est := &spectrum.Estimator{Denoiser: den, Config: ec, Seed: cfg.Seed}
 	var tasks []spectrum.Task
 	var ex []Example
-	for _, s := range []struct {
-		role string
-		n    int
-		img  func(int) []float32
-	}{{"id", min(cfg.Examples, sets.ID.Len()), sets.ID.Image}, {"ood", min(cfg.Examples, sets.OOD.Len()), sets.OOD.Image}} {
-		for i := 0; i < s.n; i++ {
-			tasks = append(tasks, spectrum.Task{Image: s.img(i), Sigma: sigma, Key: uint64(len(tasks))})
-			ex = append(ex, Example{Role: s.role, Index: i, Sigma: sigma, C: sets.ID.C, H: sets.ID.H, W: sets.ID.W, Image: s.img(i)})
+	for _, r := range []Role{ID, OOD} {
+		ds := sets.ByRole(r)
+		for i := 0; i < min(cfg.Examples, ds.Len()); i++ {
+			key := noise.LevelKey(noise.ImageKey(ds.Name, ds.Image(i)), 0)
+			tasks = append(tasks, spectrum.Task{Image: ds.Image(i), Sigma: sigma, Key: key})
+			ex = append(ex, Example{Role: r, Index: i, Sigma: sigma, Shape: ds.Shape, Image: ds.Image(i)})
 		}
 	}
 	res, err := est.Run(ctx, tasks, 1, nil)

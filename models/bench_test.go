@@ -5,19 +5,21 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/denoise/onnx"
-	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/features"
 	"github.com/eigenscore/eigenscore/internal/testenv"
+	"github.com/eigenscore/eigenscore/models"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
 
 func shipped(b *testing.B) (denoise.Denoiser, func()) {
-	d, _, release, err := eval.OpenDenoiser(eval.DenoiserOptions{ORT: onnx.Options{BatchSize: 32, Threads: 1, Sessions: runtime.NumCPU()}}, "fashion-mnist")
+	m, err := models.Open("fashion-mnist", &onnx.Options{BatchSize: 32, Threads: 1, Sessions: runtime.NumCPU()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return d, release
+	return m.Denoiser(), func() { m.Close() }
 }
 
 // BenchmarkEstimatorShipped reports the spectrum estimator's NFE/s on the
@@ -33,12 +35,13 @@ func BenchmarkEstimatorShipped(b *testing.B) {
 	// eval at 5 levels, so the last, partly filled call weighs as it does
 	// there.
 	ds := testenv.Load(b, "fashion-mnist", "test").Head(250)
+	keys := features.LevelKeys(ds, 1)
 	var tasks []spectrum.Task
 	for i := 0; i < ds.Len(); i++ {
-		tasks = append(tasks, spectrum.Task{Image: ds.Image(i), Sigma: 0.72359, Key: uint64(i)})
+		tasks = append(tasks, spectrum.Task{Image: ds.Image(i), Sigma: 0.72359, Key: keys[i][0]})
 	}
 	c := denoise.NewCounter(d)
-	pr, _ := eval.LookupPreset("fast")
+	pr, _ := eigenscore.LookupPreset("fast")
 	est := spectrum.Estimator{Denoiser: c, Config: pr.Estimator, Seed: 1}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -5,10 +5,15 @@
 package models
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"sort"
+
+	"github.com/eigenscore/eigenscore"
+	"github.com/eigenscore/eigenscore/denoise/onnx"
 )
 
 //go:embed */model.onnx
@@ -49,4 +54,16 @@ func Model(name string) ([]byte, error) {
 		return nil, fmt.Errorf("models: no shipped model %q (have %v)", name, Names())
 	}
 	return b, nil
+}
+
+// Open opens a shipped model by name as an eigenscore.Model, whose source
+// is "shipped:NAME" and whose id includes a hash of the weights. opts may
+// be nil (see eigenscore.OpenModel).
+func Open(name string, opts *onnx.Options) (*eigenscore.Model, error) {
+	b, err := Model(name)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(b)
+	return eigenscore.OpenModelBytes("shipped:"+name, "shipped:"+name+":"+hex.EncodeToString(h[:8]), b, opts)
 }

@@ -28,17 +28,14 @@ func TestShippedModelsBeatMixture(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			ds := eval.Sample(testenv.Load(t, spec, "test"), 200, 1, "quality")
-			net, _, release, err := eval.OpenDenoiser(eval.DenoiserOptions{Name: "", ORT: onnx.Options{Threads: 2}}, spec)
+			net, err := models.Open(name, &onnx.Options{Threads: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer release()
-			mix, _, _, err := eval.OpenDenoiser(eval.DenoiserOptions{Name: "gmm", DataDir: testenv.DataDir(), CacheDir: testenv.DataDir()}, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			defer net.Close()
+			mix := testenv.Mixture(t, spec, 0)
 			ctx := context.Background()
-			_, a, err := eval.Quality(ctx, net, ds, sigmas, 7)
+			_, a, err := eval.Quality(ctx, net.Denoiser(), ds, sigmas, 7)
 			if err != nil {
 				t.Fatal(err)
 			}

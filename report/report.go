@@ -17,6 +17,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/metrics"
 )
 
@@ -72,9 +73,9 @@ type PerSigmaAUROC struct {
 
 // Example is one image with its top eigenvectors.
 type Example struct {
-	Label   string // e.g. "ID #3 (score 1.2)"
-	C, H, W int
-	Input   []float32 // the clean image, in [−1, 1], C*H*W (CHW order)
+	Label string // e.g. "ID #3 (score 1.2)"
+	denoise.Shape
+	Input []float32 // the clean image, in [−1, 1], C*H*W (CHW order)
 	// Vectors are the top eigenvectors (unit norm), each C*H*W, drawn
 	// with a blue–white–red colormap scaled by each vector's max |value|.
 	Vectors [][]float64

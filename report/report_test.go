@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/metrics"
 )
 
@@ -98,7 +99,7 @@ func testSuite(protocol string) Suite {
 				input[y*28+x] = float32(math.Max(-1, 1-r/7))
 			}
 		}
-		ex := Example{Label: "ID #3 (score 1.23)", C: 1, H: 28, W: 28, Input: input}
+		ex := Example{Label: "ID #3 (score 1.23)", Shape: denoise.Shape{C: 1, H: 28, W: 28}, Input: input}
 		for k := 0; k < 3; k++ {
 			ex.Vectors = append(ex.Vectors, unitVector(rng, 28*28))
 			ex.Values = append(ex.Values, 0.05/float64(k+1))
@@ -109,7 +110,7 @@ func testSuite(protocol string) Suite {
 			for i := range rgb {
 				rgb[i] = float32(rng.Float64()*2 - 1)
 			}
-			p.Examples = append(p.Examples, Example{Label: "OOD #7 (score 4.56)", C: 3, H: 8, W: 8, Input: rgb,
+			p.Examples = append(p.Examples, Example{Label: "OOD #7 (score 4.56)", Shape: denoise.Shape{C: 3, H: 8, W: 8}, Input: rgb,
 				Vectors: [][]float64{unitVector(rng, 3*8*8)}, Values: []float64{0.0123}})
 		}
 		s.Pairs = append(s.Pairs, p)
@@ -247,7 +248,7 @@ func TestDegenerateInputs(t *testing.T) {
 			{Sigma: 0.5, IDMean: []float64{-1, 2}, OODMean: []float64{0.5}},
 		},
 		PerSigma: []PerSigmaAUROC{{Feature: "f", AUROC: nan}, {Feature: "g", AUROC: 0.5}},
-		Examples: []Example{{Label: "zero", C: 2, H: 3, W: 5, Input: make([]float32, 30), Vectors: [][]float64{make([]float64, 30)}}},
+		Examples: []Example{{Label: "zero", Shape: denoise.Shape{C: 2, H: 3, W: 5}, Input: make([]float32, 30), Vectors: [][]float64{make([]float64, 30)}}},
 	}, {Name: "q", Spectra: []SigmaStats{{Sigma: 0.1, IDMean: []float64{1}, IDStd: []float64{5}}, {Sigma: 1, IDMean: []float64{2}, IDStd: []float64{0.1}}}}}}
 	var buf bytes.Buffer
 	if err := WriteHTML(&buf, s); err != nil {
@@ -264,7 +265,7 @@ func TestDegenerateInputs(t *testing.T) {
 }
 
 func TestBadExample(t *testing.T) {
-	s := Suite{Pairs: []Pair{{Name: "p", Examples: []Example{{Label: "x", C: 1, H: 4, W: 4, Input: make([]float32, 16),
+	s := Suite{Pairs: []Pair{{Name: "p", Examples: []Example{{Label: "x", Shape: denoise.Shape{C: 1, H: 4, W: 4}, Input: make([]float32, 16),
 		Vectors: [][]float64{make([]float64, 15)}}}}}}
 	if err := WriteHTML(&bytes.Buffer{}, s); err == nil || !strings.Contains(err.Error(), "vector 1") {
 		t.Errorf("err = %v, want a vector length error", err)

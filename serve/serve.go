@@ -1,10 +1,9 @@
-// Package serve scores images over HTTP with a calibrated EigenScore
-// detector.
+// Package serve scores images over HTTP with a fitted eigenscore.Detector.
 //
 // POST /v1/score takes {"images": [[…], …]}, each image C·H·W pixel values
 // in the model's range ([-1, 1] for the shipped models), channel-major, and
-// answers one result per image: both scores, whether each is above its
-// calibrated threshold, and the per-level features that explain it.
+// answers one result per image: the detector's score, whether it is above
+// the calibrated threshold, and the features that explain it.
 // GET /healthz answers 200 when the detector is loaded; GET /metrics serves
 // Prometheus metrics.
 package serve
@@ -23,10 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/data"
-	"github.com/eigenscore/eigenscore/denoise"
-	"github.com/eigenscore/eigenscore/detector"
-	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/method"
 )
 
 // Options bound what one request may ask for.
@@ -40,32 +38,23 @@ type Request struct {
 	Images [][]float32 `json:"images"`
 }
 
-// Result is one image's outcome.
-type Result struct {
-	Score           float64   `json:"score"`   // the paper's one-sided EigenScore
-	Flagged         bool      `json:"flagged"` // Score above its calibrated threshold
-	ScoreTwoSided   float64   `json:"score_two_sided"`
-	FlaggedTwoSided bool      `json:"flagged_two_sided"`
-	Features        []float64 `json:"features"` // per noise level, named in Response.FeatureNames
-}
-
 // Response is the answer to POST /v1/score.
 type Response struct {
-	Results      []Result  `json:"results"`
-	FeatureNames []string  `json:"feature_names"`
-	Threshold    float64   `json:"threshold"` // of the one-sided score
-	NFEPerImage  float64   `json:"nfe_per_image"`
-	Seconds      float64   `json:"seconds"`
-	ModelID      string    `json:"model_id"`
-	Sigmas       []float64 `json:"sigmas"`
+	Results      []eigenscore.Result `json:"results"`
+	Method       method.Method       `json:"method"`
+	FeatureNames []string            `json:"feature_names"`
+	Threshold    float64             `json:"threshold"`
+	NFEPerImage  float64             `json:"nfe_per_image"`
+	Seconds      float64             `json:"seconds"`
+	ModelID      string              `json:"model_id"`
+	Sigmas       []float64           `json:"sigmas"`
 }
 
-// Server holds the calibrated detector and its denoiser.
+// Server holds the detector and its model.
 type Server struct {
-	cal     *eval.Calibration
-	den     denoise.Denoiser
-	modelID string
-	opts    Options
+	det  *eigenscore.Detector
+	m    *eigenscore.Model
+	opts Options
 	// One scoring at a time: a request's batch already keeps every core
 	// busy, and queuing keeps latency predictable instead of thrashing.
 	mu sync.Mutex
@@ -78,10 +67,10 @@ type Server struct {
 	latency  prometheus.Histogram
 }
 
-// New returns a server for a calibration and the denoiser it was made with.
-func New(cal *eval.Calibration, den denoise.Denoiser, modelID string, opts Options) (*Server, error) {
-	if modelID != cal.ModelID {
-		return nil, fmt.Errorf("serve: the denoiser is %s but the detector was calibrated with %s", modelID, cal.ModelID)
+// New returns a server for a detector and the model it was fitted with.
+func New(det *eigenscore.Detector, m *eigenscore.Model, opts Options) (*Server, error) {
+	if m.ID() != det.Model().ID {
+		return nil, fmt.Errorf("serve: the model is %s but the detector was fitted with %s", m.ID(), det.Model().ID)
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 32 << 20
@@ -89,7 +78,7 @@ func New(cal *eval.Calibration, den denoise.Denoiser, modelID string, opts Optio
 	if opts.MaxImages <= 0 {
 		opts.MaxImages = 256
 	}
-	s := &Server{cal: cal, den: den, modelID: modelID, opts: opts, reg: prometheus.NewRegistry()}
+	s := &Server{det: det, m: m, opts: opts, reg: prometheus.NewRegistry()}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eigenscore_requests_total", Help: "Score requests by HTTP status code."}, []string{"code"})
 	s.images = prometheus.NewCounter(prometheus.CounterOpts{Name: "eigenscore_images_scored_total", Help: "Images scored."})
 	s.flagged = prometheus.NewCounter(prometheus.CounterOpts{Name: "eigenscore_images_flagged_total", Help: "Images above the default score's threshold."})
@@ -104,7 +93,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/score", s.score)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model_id": s.modelID, "id": s.cal.ID})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model_id": s.m.ID(), "method": s.det.Method()})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	return mux
@@ -153,15 +142,15 @@ func (s *Server) handle(r *http.Request) (*Response, error) {
 		}
 		return nil, badRequest("request body is not JSON of the form {\"images\": [[pixels…], …]}: %v", err)
 	}
-	sh := s.cal.Shape
-	dim := sh.C * sh.H * sh.W
+	sh := s.det.Shape()
+	dim := sh.Dim()
 	switch {
 	case len(req.Images) == 0:
 		return nil, badRequest("no images: want {\"images\": [[%d pixel values], …]}", dim)
 	case len(req.Images) > s.opts.MaxImages:
 		return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("%d images, at most %d per request", len(req.Images), s.opts.MaxImages)}
 	}
-	ds := &data.Dataset{Name: eval.ScoreSetName, C: sh.C, H: sh.H, W: sh.W, Pixels: make([]float32, 0, len(req.Images)*dim)}
+	ds := &data.Dataset{Name: "request", Shape: sh, Pixels: make([]float32, 0, len(req.Images)*dim)}
 	for i, img := range req.Images {
 		if len(img) != dim {
 			return nil, badRequest("image %d has %d values, want %d (%d×%d×%d, channel-major)", i, len(img), dim, sh.C, sh.H, sh.W)
@@ -179,31 +168,31 @@ func (s *Server) handle(r *http.Request) (*Response, error) {
 		return nil, &httpError{499, "client went away"}
 	}
 	t0 := time.Now()
-	res, err := s.cal.Score(r.Context(), s.den, s.modelID, ds, eval.Cache{}, eval.NoProgress)
+	nfe0 := s.m.NFE()
+	res, err := s.det.Score(r.Context(), s.m, ds, nil)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil, &httpError{499, "client went away"}
 		}
 		return nil, err
 	}
-	def := detector.OneSided
-	out := &Response{FeatureNames: s.cal.Detector.Features, Threshold: s.cal.Detector.Thresholds[def],
-		NFEPerImage: float64(res.NFE) / float64(ds.Len()), Seconds: time.Since(t0).Seconds(), ModelID: s.modelID, Sigmas: s.cal.Sigmas}
-	for i := range res.Features {
-		r := Result{Score: res.Scores[def][i], Flagged: res.Flagged[def][i],
-			ScoreTwoSided: res.Scores[detector.TwoSided][i], FlaggedTwoSided: res.Flagged[detector.TwoSided][i], Features: res.Features[i]}
+	nfe := s.m.NFE() - nfe0 // exact: one request scores at a time
+	out := &Response{Results: res, Method: s.det.Method(), FeatureNames: s.det.FeatureNames(), Threshold: s.det.Threshold(),
+		NFEPerImage: float64(nfe) / float64(ds.Len()), Seconds: time.Since(t0).Seconds(), ModelID: s.m.ID(), Sigmas: s.det.Settings().Sigmas}
+	for _, r := range res {
 		if r.Flagged {
 			s.flagged.Inc()
 		}
-		out.Results = append(out.Results, r)
 	}
 	s.images.Add(float64(ds.Len()))
-	s.nfe.Add(float64(res.NFE))
+	s.nfe.Add(float64(nfe))
 	return out, nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		slog.Error("writing a response failed", "err", err)
+	}
 }

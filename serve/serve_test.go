@@ -10,32 +10,27 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/denoise/onnx"
-	"github.com/eigenscore/eigenscore/detector"
-	"github.com/eigenscore/eigenscore/eval"
 	"github.com/eigenscore/eigenscore/internal/testenv"
+	"github.com/eigenscore/eigenscore/models"
 	"github.com/eigenscore/eigenscore/serve"
 )
 
 func TestServe(t *testing.T) {
-	den, modelID, release, err := eval.OpenDenoiser(eval.DenoiserOptions{ORT: onnx.Options{BatchSize: 32, Threads: 1, Sessions: 2}}, "fashion-mnist")
+	m, err := models.Open("fashion-mnist", &onnx.Options{BatchSize: 32, Threads: 1, Sessions: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	defer m.Close()
 	// One iteration keeps the test cheap (5 levels × 2 draws × 4 NFEs);
 	// the serving path is the same for any preset.
-	pr, err := eval.LookupPreset("fast+iters=1")
+	opts := &eigenscore.Options{Preset: "fast+iters=1", Sigmas: []float64{0.342, 0.522, 0.724, 0.958, 1.24}, Acceptance: 0.9, Seed: 3}
+	det, err := eigenscore.Fit(context.Background(), m, testenv.Load(t, "fashion-mnist", "train").Head(10), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := eval.Config{ID: "fashion-mnist", Estimator: pr.Estimator, Draws: pr.Draws, Sigmas: []float64{0.342, 0.522, 0.724, 0.958, 1.24},
-		Aggregation: detector.Mean, Acceptance: 0.9, Seed: 3}
-	cal, err := eval.Calibrate(context.Background(), cfg, den, modelID, testenv.Load(t, "fashion-mnist", "train").Head(10), eval.Cache{}, eval.NoProgress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := serve.New(cal, den, modelID, serve.Options{MaxImages: 4, MaxBodyBytes: 200_000})
+	srv, err := serve.New(det, m, serve.Options{MaxImages: 4, MaxBodyBytes: 200_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +68,13 @@ func TestServe(t *testing.T) {
 	both := fm.Head(2)
 	both.Pixels = append(append([]float32(nil), fm.Pixels...), mn.Pixels...)
 	both.Labels = nil
-	want, err := cal.Score(context.Background(), den, modelID, both, eval.Cache{}, eval.NoProgress)
+	want, err := det.Score(context.Background(), m, both, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range resp.Results {
-		if r.Score != want.Scores[detector.OneSided][i] || r.Flagged != want.Flagged[detector.OneSided][i] {
-			t.Errorf("image %d: served %v (%v), library %v", i, r.Score, r.Flagged, want.Scores[detector.OneSided][i])
+		if r.Score != want[i].Score || r.Flagged != want[i].Flagged {
+			t.Errorf("image %d: served %v (%v), library %v", i, r.Score, r.Flagged, want[i].Score)
 		}
 	}
 
@@ -108,10 +103,10 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := io.ReadAll(r.Body)
+	metrics, _ := io.ReadAll(r.Body)
 	r.Body.Close()
 	for _, want := range []string{"eigenscore_images_scored_total 4", `eigenscore_requests_total{code="400"} 3`, "eigenscore_denoiser_evaluations_total 160"} {
-		if !bytes.Contains(m, []byte(want)) {
+		if !bytes.Contains(metrics, []byte(want)) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
@@ -119,10 +114,13 @@ func TestServe(t *testing.T) {
 		t.Errorf("healthz: %v %v", r, err)
 	}
 
-	// A calibration for another model is refused.
-	other := *cal
-	other.ModelID = "shipped:mnist:0"
-	if _, err := serve.New(&other, den, modelID, serve.Options{}); err == nil {
-		t.Error("a detector calibrated with another model was accepted")
+	// A detector for another model is refused.
+	mn2, err := models.Open("mnist", &onnx.Options{BatchSize: 32, Threads: 1, Sessions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mn2.Close()
+	if _, err := serve.New(det, mn2, serve.Options{}); err == nil || !strings.Contains(err.Error(), "fitted with") {
+		t.Errorf("a detector fitted with another model was accepted: %v", err)
 	}
 }

@@ -13,19 +13,29 @@
 // denoiser call carries the 2k perturbed inputs of up to Batch problems, and a
 // finished problem's slot is refilled at once, so batches stay full while
 // problems converge at different iterations.
+//
+// Every random number comes from package noise. Attempt r of a task (its
+// r-th noise draw, counting redraws) uses y = x + σ·n with n from
+// noise.Stream(seed, noise.NoisyImage, key, r), where key is Task.Key (or
+// noise.SigmaKey(σ) with Config.SharedNoise): the same y that the other
+// methods use for draw r of that key, so that methods differ by what they
+// compute and not by their noise. Its k starting directions come from a
+// stream of their own, noise.Stream(seed, noise.Directions, key, r), so
+// they never shift the noisy images.
 package spectrum
 
 import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/noise"
 )
 
 // Precision selects the arithmetic of the denoiser calls. The estimator's own
@@ -91,7 +101,8 @@ type Config struct {
 	// reference.
 	Forward bool `json:"forward,omitempty"`
 	// SharedNoise gives every image the same noise draws n and starting
-	// directions at a given σ (common random numbers): the estimator noise
+	// directions at a given σ (common random numbers, keyed by
+	// noise.SigmaKey(σ) instead of Task.Key): the estimator noise
 	// then moves all images' features together, so their differences, and
 	// the ranking of scores, vary less between seeds.
 	SharedNoise bool `json:"shared_noise,omitempty"`
@@ -140,8 +151,13 @@ func (c Config) WithDefaults() Config {
 type Task struct {
 	Image []float32 // the clean image x
 	Sigma float64
-	// Key seeds the task's noise draws: the same seed and key give the same
-	// draws whatever the batching. Give every task of a run its own key.
+	// Key names the task's random streams in package noise: attempt r
+	// evaluates the noisy image y of noise.Stream(seed, noise.NoisyImage,
+	// Key, r), the y every other method sees for draw r of Key, whatever
+	// the batching. Give every task of a run its own key, for an image at
+	// the level-th noise level noise.LevelKey(noise.ImageKey(set, x),
+	// level). With Config.SharedNoise the key is noise.SigmaKey(Sigma)
+	// instead, and Key is unused.
 	Key uint64
 }
 
@@ -174,23 +190,33 @@ type Estimator struct {
 	Seed     uint64
 }
 
-// problem is one noise draw of one task being iterated.
-type problem struct {
-	task, attempt int
-	sigma         float64
-	y             []float64   // noisy image
-	dy            []float64   // D(y), for forward differences, once evaluated
-	v             [][]float64 // current unit directions
-	spare         [][]float64 // k×d scratch for J·v, recycled from the previous directions
-	values        []float64
-	streak, iter  int
-	converged     bool
-}
-
 // Run estimates draws converged spectra for every task. progress, when not
 // nil, is called with the number of tasks finished so far.
 func (e *Estimator) Run(ctx context.Context, tasks []Task, draws int, progress func(done int)) ([]Result, error) {
 	cfg := e.Config.WithDefaults()
+	b, err := e.prepare(tasks, draws, cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := newLedger(len(tasks), draws, cfg.Redraw, progress)
+	var active []*problem
+	for l.pending() || len(active) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		active = e.admit(active, l, tasks, cfg)
+		b.layout(active)
+		if err := b.call(ctx); err != nil {
+			return nil, fmt.Errorf("spectrum: denoiser: %w", err)
+		}
+		active = advance(active, b, l, cfg)
+	}
+	return l.results, nil
+}
+
+// prepare checks the arguments of Run and returns the batch that will carry
+// its denoiser calls.
+func (e *Estimator) prepare(tasks []Task, draws int, cfg Config) (*batch, error) {
 	if draws <= 0 {
 		return nil, fmt.Errorf("spectrum: draws = %d, want at least 1", draws)
 	}
@@ -199,12 +225,9 @@ func (e *Estimator) Run(ctx context.Context, tasks []Task, draws int, progress f
 	if cfg.K > d {
 		return nil, fmt.Errorf("spectrum: k = %d exceeds the image dimension %d", cfg.K, d)
 	}
-	var d64 denoise.Denoiser64
-	if cfg.Precision == Float64 {
-		var ok bool
-		if d64, ok = e.Denoiser.(denoise.Denoiser64); !ok {
-			return nil, fmt.Errorf("spectrum: float64 precision asked for, but %T evaluates only in float32", e.Denoiser)
-		}
+	b, err := newBatch(e.Denoiser, cfg)
+	if err != nil {
+		return nil, err
 	}
 	for i, t := range tasks {
 		if len(t.Image) != d {
@@ -214,179 +237,133 @@ func (e *Estimator) Run(ctx context.Context, tasks []Task, draws int, progress f
 			return nil, fmt.Errorf("spectrum: task %d sigma = %v, want positive", i, t.Sigma)
 		}
 	}
+	return b, nil
+}
 
-	results := make([]Result, len(tasks))
-	all := make([][]Draw, len(tasks))      // finished draws, per task
-	outstanding := make([]int, len(tasks)) // attempts queued or running
-	created := make([]int, len(tasks))     // attempts created so far
-	// Attempts are made one slot at a time: each task starts draws of them,
-	// and a non-converged one is replaced by a fresh draw while the budget
-	// allows. Attempt a of a task always uses the same random stream, so the
-	// attempts made, and the results, do not depend on batching.
-	type job struct{ task, attempt int }
-	queue := make([]job, 0, len(tasks)*draws)
-	for t := range tasks {
+// admit starts queued attempts while the batch has rows to spare. A batch is
+// Batch·2k rows whatever the differences, so that it stays a whole number of
+// a backend's fixed batches (and keeps all its sessions busy) when Batch is:
+// with forward differences about twice as many problems are in flight, each
+// needing k rows, or k+1 in its first iteration for D(y). At least one
+// problem is always admitted, so that no budget can stall the run.
+func (e *Estimator) admit(active []*problem, l *ledger, tasks []Task, cfg Config) []*problem {
+	budget := cfg.Batch * 2 * cfg.K
+	fresh := rowsOf(&problem{}, cfg)
+	rows := 0
+	for _, pr := range active {
+		rows += rowsOf(pr, cfg)
+	}
+	for l.pending() && (len(active) == 0 || rows+fresh <= budget) {
+		j := l.next()
+		pr := e.start(tasks[j.task], j, cfg)
+		active = append(active, pr)
+		rows += rowsOf(pr, cfg)
+	}
+	return active
+}
+
+// advance takes every active problem one iteration on from the evaluated
+// batch, hands the finished ones to the ledger and returns the others.
+func advance(active []*problem, b *batch, l *ledger, cfg Config) []*problem {
+	kept := active[:0]
+	for p, pr := range active {
+		l.results[pr.task].NFE += int64(b.rows(p))
+		pr.step(b, p, cfg)
+		if pr.finished(cfg) {
+			l.finish(pr.task, pr.draw(cfg.KeepVectors))
+		} else {
+			kept = append(kept, pr)
+		}
+	}
+	return kept
+}
+
+// rowsOf is the number of denoiser inputs problem pr needs this iteration.
+func rowsOf(pr *problem, cfg Config) int {
+	if !cfg.Forward {
+		return 2 * cfg.K
+	}
+	if pr.dy == nil {
+		return cfg.K + 1
+	}
+	return cfg.K
+}
+
+// job is one attempt of one task: a noise draw and its starting directions.
+type job struct{ task, attempt int }
+
+// ledger keeps the per-task bookkeeping of a run. Attempts are made one slot
+// at a time: each task starts draws of them, and a non-converged one is
+// replaced by a fresh attempt while the budget allows. Attempt a of a task
+// always uses the same random streams, so the attempts made, and the
+// results, do not depend on batching.
+type ledger struct {
+	draws       int // draws asked for per task
+	maxAttempts int // attempts allowed per task
+	queue       []job
+	outstanding []int    // attempts queued or running, per task
+	created     []int    // attempts created so far, per task
+	finished    [][]Draw // finished draws, per task
+	results     []Result
+	done        int // tasks finished
+	progress    func(done int)
+}
+
+func newLedger(tasks, draws, redraw int, progress func(done int)) *ledger {
+	l := &ledger{
+		draws:       draws,
+		maxAttempts: redraw * draws,
+		queue:       make([]job, 0, tasks*draws),
+		outstanding: make([]int, tasks),
+		created:     make([]int, tasks),
+		finished:    make([][]Draw, tasks),
+		results:     make([]Result, tasks),
+		progress:    progress,
+	}
+	for t := 0; t < tasks; t++ {
 		for a := 0; a < draws; a++ {
-			queue = append(queue, job{t, a})
+			l.queue = append(l.queue, job{t, a})
 		}
-		created[t], outstanding[t] = draws, draws
+		l.created[t], l.outstanding[t] = draws, draws
 	}
-	done := 0
-	var active []*problem
-	k := cfg.K
-	in32 := make([]float32, 0)
-	out32 := make([]float32, 0)
-	var in64, out64, sig64 []float64
-	var sig32 []float32
-	var off []int
-	budget := cfg.Batch * 2 * k
-	freshRows := rowsOf(&problem{}, cfg) // a new problem's first iteration
+	return l
+}
 
-	for len(queue) > 0 || len(active) > 0 {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		// Admit new problems while the batch has rows to spare. A batch is
-		// Batch·2k rows whatever the differences, so that it stays a whole
-		// number of a backend's fixed batches (and keeps all its sessions
-		// busy) when Batch is: with forward differences about twice as many
-		// problems are in flight, each needing k rows, or k+1 in its first
-		// iteration for D(y).
-		rows := 0
-		for _, pr := range active {
-			rows += rowsOf(pr, cfg)
-		}
-		for len(queue) > 0 && (len(active) == 0 || rows+freshRows <= budget) {
-			j := queue[0]
-			queue = queue[1:]
-			pr := e.start(tasks[j.task], j.task, j.attempt, cfg)
-			active = append(active, pr)
-			rows += rowsOf(pr, cfg)
-		}
-		// Lay out the batch: problem p owns rows off[p] … off[p+1]−1. With
-		// central differences these are y + c·v_i (i < k) then y − c·v_i;
-		// with forward differences, y itself first while D(y) is unknown,
-		// then y + c·v_i.
-		off = grow(off, len(active)+1)
-		off[0] = 0
-		for p, pr := range active {
-			off[p+1] = off[p] + rowsOf(pr, cfg)
-		}
-		n := off[len(active)]
-		if cfg.Precision == Float64 {
-			in64, out64, sig64 = grow(in64, n*d), grow(out64, n*d), grow(sig64, n)
-		} else {
-			in32, out32, sig32 = grow(in32, n*d), grow(out32, n*d), grow(sig32, n)
-		}
-		put := func(row int, pr *problem, scale float64, v []float64) {
-			if cfg.Precision == Float64 {
-				dst := in64[row*d : (row+1)*d]
-				for j := range dst {
-					dst[j] = pr.y[j] + scale*v[j]
-				}
-				sig64[row] = pr.sigma
-				return
-			}
-			dst := in32[row*d : (row+1)*d]
-			for j := range dst {
-				dst[j] = float32(pr.y[j] + scale*v[j])
-			}
-			sig32[row] = float32(pr.sigma)
-		}
-		for p, pr := range active {
-			row := off[p]
-			if cfg.Forward && pr.dy == nil {
-				put(row, pr, 0, pr.y)
-				row++
-			}
-			for i := 0; i < k; i++ {
-				put(row+i, pr, cfg.Step, pr.v[i])
-				if !cfg.Forward {
-					put(row+k+i, pr, -cfg.Step, pr.v[i])
-				}
-			}
-		}
-		var err error
-		if cfg.Precision == Float64 {
-			err = d64.Denoise64(ctx, in64, sig64, out64)
-		} else {
-			err = e.Denoiser.Denoise(ctx, in32, sig32, out32)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("spectrum: denoiser: %w", err)
-		}
-		kept := active[:0]
-		output := func(row, j int) float64 {
-			if cfg.Precision == Float64 {
-				return out64[row*d+j]
-			}
-			return float64(out32[row*d+j])
-		}
-		for p, pr := range active {
-			results[pr.task].NFE += int64(off[p+1] - off[p])
-			if pr.spare == nil {
-				pr.spare = make([][]float64, k)
-				for i := range pr.spare {
-					pr.spare[i] = make([]float64, d)
-				}
-			}
-			a := pr.spare
-			row := off[p]
-			if cfg.Forward {
-				if pr.dy == nil {
-					pr.dy = make([]float64, d)
-					for j := range pr.dy {
-						pr.dy[j] = output(row, j)
-					}
-					row++
-				}
-				for i := 0; i < k; i++ {
-					for j := 0; j < d; j++ {
-						a[i][j] = output(row+i, j) - pr.dy[j]
-					}
-				}
-			} else {
-				for i := 0; i < k; i++ {
-					for j := 0; j < d; j++ {
-						a[i][j] = 0.5 * (output(row+i, j) - output(row+k+i, j))
-					}
-				}
-			}
-			pr.update(a, cfg)
-			if !pr.converged && pr.iter < cfg.MaxIter {
-				kept = append(kept, pr)
-				continue
-			}
-			// The problem is finished: record it and decide on a redraw.
-			t := pr.task
-			dr := Draw{Values: pr.values, Converged: pr.converged, Iterations: pr.iter, Attempt: pr.attempt}
-			if cfg.KeepVectors {
-				dr.Vectors, dr.Input = pr.v, pr.y
-			}
-			all[t] = append(all[t], dr)
-			outstanding[t]--
-			results[t].Attempts++
-			if pr.converged {
-				results[t].Converged++
-			}
-			if !pr.converged && results[t].Converged+outstanding[t] < draws && created[t] < cfg.Redraw*draws {
-				// Redraw first, so the task's slot is refilled at once.
-				queue = append([]job{{t, created[t]}}, queue...)
-				created[t]++
-				outstanding[t]++
-			}
-			if outstanding[t] == 0 {
-				results[t].Draws = choose(all[t], draws)
-				all[t] = nil
-				done++
-				if progress != nil {
-					progress(done)
-				}
-			}
-		}
-		active = kept
+// pending reports whether attempts wait to be started.
+func (l *ledger) pending() bool { return len(l.queue) > 0 }
+
+// next removes the first waiting attempt from the queue.
+func (l *ledger) next() job {
+	j := l.queue[0]
+	l.queue = l.queue[1:]
+	return j
+}
+
+// finish records a finished draw of task t, queues a redraw when it did not
+// converge and more converged draws are still wanted, and closes the task
+// when none of its attempts is left.
+func (l *ledger) finish(t int, dr Draw) {
+	r := &l.results[t]
+	l.finished[t] = append(l.finished[t], dr)
+	l.outstanding[t]--
+	r.Attempts++
+	if dr.Converged {
+		r.Converged++
 	}
-	return results, nil
+	if !dr.Converged && r.Converged+l.outstanding[t] < l.draws && l.created[t] < l.maxAttempts {
+		// At the front, so that the task's slot is refilled at once.
+		l.queue = slices.Insert(l.queue, 0, job{t, l.created[t]})
+		l.created[t]++
+		l.outstanding[t]++
+	}
+	if l.outstanding[t] == 0 {
+		r.Draws = choose(l.finished[t], l.draws)
+		l.finished[t] = nil
+		l.done++
+		if l.progress != nil {
+			l.progress(l.done)
+		}
+	}
 }
 
 // choose orders a task's draws by attempt and keeps the converged ones first,
@@ -409,6 +386,127 @@ func choose(ds []Draw, want int) []Draw {
 	return out
 }
 
+// batch lays out the denoiser inputs of the active problems, evaluates them
+// in one call and hands each problem its outputs. Problem p owns rows
+// off[p] … off[p+1]−1: with central differences y + c·v_i (i < k) then
+// y − c·v_i; with forward differences, y itself first while D(y) is
+// unknown, then y + c·v_i.
+type batch struct {
+	cfg Config
+	buf rowBuffer
+	off []int
+	tmp []float64 // one output row, for central differences
+}
+
+func newBatch(den denoise.Denoiser, cfg Config) (*batch, error) {
+	d := den.Shape().Dim()
+	b := &batch{cfg: cfg, tmp: make([]float64, d)}
+	if cfg.Precision != Float64 {
+		b.buf = &buffer[float32]{d: d, denoise: den.Denoise}
+		return b, nil
+	}
+	d64, ok := den.(denoise.Denoiser64)
+	if !ok {
+		return nil, fmt.Errorf("spectrum: float64 precision asked for, but %T evaluates only in float32", den)
+	}
+	b.buf = &buffer[float64]{d: d, denoise: d64.Denoise64}
+	return b, nil
+}
+
+// layout writes the inputs of the active problems.
+func (b *batch) layout(active []*problem) {
+	b.off = grow(b.off, len(active)+1)
+	b.off[0] = 0
+	for p, pr := range active {
+		b.off[p+1] = b.off[p] + rowsOf(pr, b.cfg)
+	}
+	b.buf.resize(b.off[len(active)])
+	for p, pr := range active {
+		row, k, c := b.off[p], b.cfg.K, b.cfg.Step
+		if b.cfg.Forward && pr.dy == nil {
+			b.buf.put(row, pr.y, 0, pr.y, pr.sigma)
+			row++
+		}
+		for i, v := range pr.v {
+			b.buf.put(row+i, pr.y, c, v, pr.sigma)
+			if !b.cfg.Forward {
+				b.buf.put(row+k+i, pr.y, -c, v, pr.sigma)
+			}
+		}
+	}
+}
+
+func (b *batch) call(ctx context.Context) error { return b.buf.call(ctx) }
+
+// rows is the number of rows problem p has in the batch.
+func (b *batch) rows(p int) int { return b.off[p+1] - b.off[p] }
+
+// differences writes a_i = J·(c·v_i) of problem p, pr, into a: by central
+// differences ½(D(y + c·v_i) − D(y − c·v_i)), or forward ones
+// D(y + c·v_i) − D(y), taking D(y) from the first row the first time.
+func (b *batch) differences(p int, pr *problem, a [][]float64) {
+	row, k := b.off[p], b.cfg.K
+	if !b.cfg.Forward {
+		for i := range a {
+			b.buf.output(row+i, a[i])
+			b.buf.output(row+k+i, b.tmp)
+			for j, m := range b.tmp {
+				a[i][j] = 0.5 * (a[i][j] - m)
+			}
+		}
+		return
+	}
+	if pr.dy == nil {
+		pr.dy = make([]float64, len(pr.y))
+		b.buf.output(row, pr.dy)
+		row++
+	}
+	for i := range a {
+		b.buf.output(row+i, a[i])
+		for j, m := range pr.dy {
+			a[i][j] -= m
+		}
+	}
+}
+
+// rowBuffer holds a batch's denoiser inputs and outputs in the precision of
+// the denoiser calls, so that the layout and the differences are written
+// once for float32 and float64.
+type rowBuffer interface {
+	resize(rows int)                                                     // make room for rows inputs and outputs
+	put(row int, y []float64, scale float64, v []float64, sigma float64) // input row = y + scale·v at σ
+	call(ctx context.Context) error                                      // evaluate the denoiser on all rows
+	output(row int, dst []float64)                                       // copy output row into dst
+}
+
+// buffer is a rowBuffer in precision T. Its slices are allocated once and
+// grown when a batch needs more rows.
+type buffer[T float32 | float64] struct {
+	d              int
+	in, out, sigma []T
+	denoise        func(ctx context.Context, x, sigma, out []T) error
+}
+
+func (b *buffer[T]) resize(rows int) {
+	b.in, b.out, b.sigma = grow(b.in, rows*b.d), grow(b.out, rows*b.d), grow(b.sigma, rows)
+}
+
+func (b *buffer[T]) put(row int, y []float64, scale float64, v []float64, sigma float64) {
+	dst := b.in[row*b.d : (row+1)*b.d]
+	for j := range dst {
+		dst[j] = T(y[j] + scale*v[j])
+	}
+	b.sigma[row] = T(sigma)
+}
+
+func (b *buffer[T]) call(ctx context.Context) error { return b.denoise(ctx, b.in, b.sigma, b.out) }
+
+func (b *buffer[T]) output(row int, dst []float64) {
+	for j, v := range b.out[row*b.d : (row+1)*b.d] {
+		dst[j] = float64(v)
+	}
+}
+
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)
@@ -416,35 +514,43 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// rowsOf is the number of denoiser inputs problem pr needs this iteration.
-func rowsOf(pr *problem, cfg Config) int {
-	if !cfg.Forward {
-		return 2 * cfg.K
-	}
-	if pr.dy == nil {
-		return cfg.K + 1
-	}
-	return cfg.K
+// problem is one noise draw of one task being iterated.
+type problem struct {
+	task, attempt int
+	sigma         float64
+	y             []float64   // noisy image
+	dy            []float64   // D(y), for forward differences, once evaluated
+	v             [][]float64 // current unit directions
+	values        []float64   // current estimates, descending
+	streak, iter  int
+	converged     bool
+
+	// Scratch, recycled between iterations so that a problem allocates its
+	// buffers once: spare (k×d) receives J·v and holds the directions before
+	// the last ones; next (k) the reordered columns; vals and order (k) the
+	// unsorted estimates and their order; prev (k) the estimates before the
+	// current ones.
+	spare, next [][]float64
+	vals, prev  []float64
+	order       []int
 }
 
-// start draws y = x + σ·n and k Gaussian unit directions from the task's
-// stream for this attempt (or, with SharedNoise, from the stream of σ, the
-// same for every image).
-func (e *Estimator) start(t Task, task, attempt int, cfg Config) *problem {
+// start makes attempt j of task t: y = x + σ·n and k Gaussian unit
+// directions, each from its own stream of package noise keyed by the task's
+// key (or, with SharedNoise, by σ, the same for every image) and the attempt.
+func (e *Estimator) start(t Task, j job, cfg Config) *problem {
 	key := t.Key
 	if cfg.SharedNoise {
-		key = math.Float64bits(t.Sigma)
+		key = noise.SigmaKey(t.Sigma)
 	}
-	rng := rand.New(rand.NewPCG(e.Seed, mix(key, uint64(attempt))))
 	d := len(t.Image)
-	pr := &problem{task: task, attempt: attempt, sigma: t.Sigma, y: make([]float64, d), v: make([][]float64, cfg.K)}
-	for j, x := range t.Image {
-		pr.y[j] = float64(x) + t.Sigma*rng.NormFloat64()
-	}
+	pr := &problem{task: j.task, attempt: j.attempt, sigma: t.Sigma, y: make([]float64, d), v: make([][]float64, cfg.K)}
+	noise.Noisy(pr.y, t.Image, t.Sigma, noise.Stream(e.Seed, noise.NoisyImage, key, uint64(j.attempt)))
+	rng := noise.Stream(e.Seed, noise.Directions, key, uint64(j.attempt))
 	for i := range pr.v {
 		v := make([]float64, d)
-		for j := range v {
-			v[j] = rng.NormFloat64()
+		for n := range v {
+			v[n] = rng.NormFloat64()
 		}
 		floats.Scale(1/floats.Norm(v, 2), v)
 		pr.v[i] = v
@@ -452,45 +558,43 @@ func (e *Estimator) start(t Task, task, attempt int, cfg Config) *problem {
 	return pr
 }
 
-// mix combines a task key and an attempt number into one well-spread stream
-// selector (SplitMix64 finaliser).
-func mix(key, attempt uint64) uint64 {
-	z := key*0x9E3779B97F4A7C15 + attempt + 1
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-	return z ^ (z >> 31)
+// step takes pr one iteration on from its rows of the evaluated batch, where
+// it is problem p.
+func (pr *problem) step(b *batch, p int, cfg Config) {
+	if pr.spare == nil {
+		pr.spare = make([][]float64, cfg.K)
+		for i := range pr.spare {
+			pr.spare[i] = make([]float64, len(pr.y))
+		}
+	}
+	b.differences(p, pr, pr.spare)
+	pr.update(pr.spare, cfg)
 }
 
-// update performs one subspace-iteration step given a_i = J·(c·v_i).
+// finished reports whether pr has converged or run out of iterations.
+func (pr *problem) finished(cfg Config) bool { return pr.converged || pr.iter >= cfg.MaxIter }
+
+// draw is pr's result; with keep it carries pr's directions and y, which pr
+// no longer uses once finished.
+func (pr *problem) draw(keep bool) Draw {
+	dr := Draw{Values: pr.values, Converged: pr.converged, Iterations: pr.iter, Attempt: pr.attempt}
+	if keep {
+		dr.Vectors, dr.Input = pr.v, pr.y
+	}
+	return dr
+}
+
+// update performs one subspace-iteration step given a_i = J·(c·v_i) in
+// a = pr.spare, which becomes the next directions.
 func (pr *problem) update(a [][]float64, cfg Config) {
 	k := len(a)
-	s2 := pr.sigma * pr.sigma
-	vals := make([]float64, k)
-	if cfg.Ritz {
-		ritz(pr.v, a, vals)
-		for i := range vals {
-			vals[i] *= s2 / cfg.Step
-		}
-	}
-	for i := range a {
-		nrm := floats.Norm(a[i], 2)
-		if !cfg.Ritz {
-			vals[i] = s2 * nrm / cfg.Step
-		}
-		floats.Scale(1/math.Max(nrm, 1e-300), a[i])
-	}
+	vals := pr.estimate(a, cfg)
 	q := orthonormalise(a)
-	order := make([]int, k)
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(i, j int) bool { return vals[order[i]] > vals[order[j]] })
-	next := make([][]float64, k)
-	sorted := make([]float64, k)
+	pr.order = descending(vals, grow(pr.order, k))
+	next, sorted := grow(pr.next, k), grow(pr.prev, k)
 	overlap, change := 0.0, 0.0
-	for i, o := range order {
-		next[i] = q[o]
-		sorted[i] = vals[o]
+	for i, o := range pr.order {
+		next[i], sorted[i] = q[o], vals[o]
 		overlap += math.Abs(floats.Dot(next[i], pr.v[i]))
 		if pr.values != nil {
 			change = math.Max(change, math.Abs(sorted[i]-pr.values[i])/sorted[i])
@@ -506,16 +610,49 @@ func (pr *problem) update(a [][]float64, cfg Config) {
 		pr.streak = 0
 	}
 	pr.iter++
-	// The old directions' storage becomes the next step's scratch, so a
-	// problem allocates its k×d buffers once, not every iteration.
-	if !cfg.KeepVectors {
-		pr.spare = pr.v
-	} else {
-		pr.spare = nil // kept draws own their vectors
-	}
-	pr.v = next
-	pr.values = sorted
 	pr.converged = pr.streak >= cfg.Patience
+	// The old directions' storage receives the next J·v, and a's column
+	// list (whose columns next now holds) the next reordering.
+	pr.v, pr.spare, pr.next = next, pr.v, a
+	pr.values, pr.prev = sorted, pr.values
+}
+
+// estimate returns the eigenvalue estimates of Cov[x|y] from a_i = J·(c·v_i),
+// Ritz values or column norms, in the order of a's columns, which it scales
+// to unit norm (and, for Ritz, turns towards the Ritz vectors).
+func (pr *problem) estimate(a [][]float64, cfg Config) []float64 {
+	s2 := pr.sigma * pr.sigma
+	vals := grow(pr.vals, len(a))
+	pr.vals = vals
+	if cfg.Ritz {
+		ritz(pr.v, a, vals)
+		for i := range vals {
+			vals[i] *= s2 / cfg.Step
+		}
+	}
+	for i := range a {
+		nrm := floats.Norm(a[i], 2)
+		if !cfg.Ritz {
+			vals[i] = s2 * nrm / cfg.Step
+		}
+		floats.Scale(1/math.Max(nrm, 1e-300), a[i])
+	}
+	return vals
+}
+
+// descending fills order with the indices of vals by value descending,
+// stably. It is the insertion sort sort.SliceStable runs on short slices,
+// without the allocations of its reflection.
+func descending(vals []float64, order []int) []int {
+	for i := range order {
+		order[i] = i
+	}
+	for i := 1; i < len(order); i++ {
+		for j := i; j > 0 && vals[order[j]] > vals[order[j-1]]; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	return order
 }
 
 // orthonormalise returns the Q factor of the thin QR decomposition of the

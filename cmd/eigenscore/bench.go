@@ -12,26 +12,30 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/features"
+	"github.com/eigenscore/eigenscore/internal/featcache"
+	"github.com/eigenscore/eigenscore/method"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
 
 // benchResult is one estimator configuration's measurements.
 type benchResult struct {
-	Preset      string             `json:"preset"`
-	Estimator   spectrum.Config    `json:"estimator"`
-	Draws       int                `json:"draws"`
-	NFEPerImage float64            `json:"nfe_per_image"`
-	NFEBound    int                `json:"nfe_bound_per_image"`
-	ImagesPerS  float64            `json:"images_per_s"`
-	NFEPerS     float64            `json:"nfe_per_s"`
-	RawNFEPerS  float64            `json:"raw_nfe_per_s"` // direct denoiser calls at the estimator's batch size
-	Efficiency  float64            `json:"efficiency"`    // NFEPerS / RawNFEPerS
-	Seconds     float64            `json:"seconds"`
-	PeakRSSMB   float64            `json:"peak_rss_mb"` // process peak so far
-	AUROC       map[string]float64 `json:"auroc"`
+	Preset      string                    `json:"preset"`
+	Estimator   spectrum.Config           `json:"estimator"`
+	Draws       int                       `json:"draws"`
+	NFEPerImage float64                   `json:"nfe_per_image"`
+	NFEBound    int                       `json:"nfe_bound_per_image"`
+	ImagesPerS  float64                   `json:"images_per_s"`
+	NFEPerS     float64                   `json:"nfe_per_s"`
+	RawNFEPerS  float64                   `json:"raw_nfe_per_s"` // direct denoiser calls at the estimator's batch size
+	Efficiency  float64                   `json:"efficiency"`    // NFEPerS / RawNFEPerS
+	Seconds     float64                   `json:"seconds"`
+	PeakRSSMB   float64                   `json:"peak_rss_mb"` // process peak so far
+	AUROC       map[method.Method]float64 `json:"auroc"`
 	// IDReliability is eval.Reliability on the ID fit images' spectra;
 	// absent with a single draw, where it is undefined.
 	IDReliability *float64 `json:"id_reliability,omitempty"`
@@ -63,18 +67,19 @@ func newBenchCmd(g *globals) *cobra.Command {
 				return err
 			}
 			base := eval.Config{ID: id, OOD: ood, N: n, FitN: n, Seed: seed, Sigmas: sigmas, Timesteps: ts,
-				Aggregation: "mean", Acceptance: 0.95, Methods: []string{"eigenscore", "eigenscore-2s"}, Protocol: "deploy"}
+				Aggregation: features.Mean, Acceptance: 0.95, Methods: []method.Method{method.EigenScore, method.EigenScore2S}, Protocol: eval.Deploy}
 			dataDir := data.DataDir(g.dataDir)
 			sets, err := eval.LoadSets(dataDir, base)
 			if err != nil {
 				return err
 			}
-			d, modelID, release, err := eval.OpenDenoiser(g.denoiserOptions(den), id)
+			m, err := g.openModel(den, id)
 			if err != nil {
 				return err
 			}
-			defer release()
-			var ref map[string]*eval.Features // by set: fit, id
+			defer m.Close()
+			modelID := m.ID()
+			var ref map[eval.Role]*method.Features
 			if agreeWith != "" {
 				cfg, _, err := withPreset(base, agreeWith, batch)
 				if err != nil {
@@ -82,10 +87,10 @@ func newBenchCmd(g *globals) *cobra.Command {
 				}
 				// Through the feature cache: the reference is the expensive
 				// part and does not change between bench runs.
-				cache := g.featureCache(false)
-				ref = map[string]*eval.Features{}
-				for set, ds := range map[string]*data.Dataset{"fit": sets.Fit, "id": sets.ID} {
-					if ref[set], err = eval.SpectrumFeatures(cmd.Context(), cfg, d, modelID, ds, cache, g.progress()); err != nil {
+				cache := featcache.Cache{Dir: g.featureDir(false)}
+				ref = map[eval.Role]*method.Features{}
+				for _, r := range []eval.Role{eval.Fit, eval.ID} {
+					if ref[r], err = method.Extract(cmd.Context(), method.Spectra, cfg.Settings(), m.Denoiser(), modelID, sets.ByRole(r), cache, g.progress()); err != nil {
 						return err
 					}
 				}
@@ -97,39 +102,40 @@ func newBenchCmd(g *globals) *cobra.Command {
 					return err
 				}
 				cfg.Denoiser = modelID
-				counter := denoise.NewCounter(d)
+				nfe0 := m.NFE()
 				t0 := time.Now()
-				res, err := eval.Run(cmd.Context(), cfg, counter, modelID, sets, eval.Cache{}, g.progress())
+				res, err := eval.Run(cmd.Context(), cfg, m, sets, featcache.Cache{}, g.progress())
 				if err != nil {
 					return err
 				}
 				secs := time.Since(t0).Seconds()
-				raw, err := rawThroughput(cmd.Context(), d, cfg.Estimator.Batch*2*cfg.Estimator.K, seed)
+				nfe := m.NFE() - nfe0
+				raw, err := rawThroughput(cmd.Context(), m.Denoiser(), cfg.Estimator.Batch*2*cfg.Estimator.K, seed)
 				if err != nil {
 					return err
 				}
 				r := benchResult{Preset: name, Estimator: cfg.Estimator, Draws: cfg.Draws,
-					NFEPerImage: float64(counter.NFE()) / float64(res.Images), NFEBound: pr.NFEBound(len(sigmas)),
-					ImagesPerS: float64(res.Images) / secs, NFEPerS: float64(counter.NFE()) / secs, RawNFEPerS: raw,
-					Seconds: secs, PeakRSSMB: peakRSSMB(), AUROC: map[string]float64{}}
+					NFEPerImage: float64(nfe) / float64(res.Images), NFEBound: pr.NFEBound(len(sigmas)),
+					ImagesPerS: float64(res.Images) / secs, NFEPerS: float64(nfe) / secs, RawNFEPerS: raw,
+					Seconds: secs, PeakRSSMB: peakRSSMB(), AUROC: map[method.Method]float64{}}
 				r.Efficiency = r.NFEPerS / r.RawNFEPerS
-				if rel := eval.Reliability(res.Features["spectrum"]["fit"].Sums); !math.IsNaN(rel) {
+				if rel := eval.Reliability(res.Features[method.Spectra][eval.Fit].Sums); !math.IsNaN(rel) {
 					r.IDReliability = &rel
 				}
 				if ref != nil {
-					fa, err := eval.Agreement(res.Features["spectrum"]["fit"].Rows, ref["fit"].Rows)
+					fa, err := eval.Agreement(res.Features[method.Spectra][eval.Fit].Rows, ref[eval.Fit].Rows)
 					if err != nil {
 						return err
 					}
-					ta, err := eval.Agreement(res.Features["spectrum"]["id"].Rows, ref["id"].Rows)
+					ta, err := eval.Agreement(res.Features[method.Spectra][eval.ID].Rows, ref[eval.ID].Rows)
 					if err != nil {
 						return err
 					}
 					mean := (fa + ta) / 2
 					r.FitAgreement, r.IDTestAgreement, r.IDAgreement = &fa, &ta, &mean
 				}
-				for m, mr := range res.Methods {
-					r.AUROC[m] = mr.AUROC
+				for meth, mr := range res.Methods {
+					r.AUROC[meth] = mr.AUROC
 				}
 				results = append(results, r)
 			}
@@ -145,7 +151,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 					rel = fmt.Sprintf("%.3f", *r.IDReliability)
 				}
 				fmt.Fprintf(w, "%s\t%.0f\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t%s\t%s\t%.4f\t%.4f\n", r.Preset, r.NFEPerImage, r.NFEBound, r.ImagesPerS,
-					r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, rel, agree, r.AUROC["eigenscore"], r.AUROC["eigenscore-2s"])
+					r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, rel, agree, r.AUROC[method.EigenScore], r.AUROC[method.EigenScore2S])
 			}
 			w.Flush()
 			if js != "" {
@@ -158,7 +164,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		},
 	}
 	noise.register(cmd, "100:300:50")
-	cmd.Flags().StringSliceVar(&presets, "preset", []string{"fast", "default"}, "presets to compare: "+strings.Join(eval.PresetNames(), ", "))
+	cmd.Flags().StringSliceVar(&presets, "preset", []string{"fast", "default"}, "presets to compare: "+strings.Join(eigenscore.PresetNames(), ", "))
 	cmd.Flags().StringVar(&id, "id", "fashion-mnist", "ID dataset")
 	cmd.Flags().StringVar(&ood, "ood", "mnist", "OOD dataset")
 	cmd.Flags().StringVar(&den, "denoiser", "", "denoiser (default: the shipped model of --id)")
@@ -172,8 +178,8 @@ func newBenchCmd(g *globals) *cobra.Command {
 
 // withPreset returns base with the estimator and draws of a preset, and
 // the preset.
-func withPreset(base eval.Config, name string, batch int) (eval.Config, eval.Preset, error) {
-	pr, err := eval.LookupPreset(name)
+func withPreset(base eval.Config, name string, batch int) (eval.Config, eigenscore.Preset, error) {
+	pr, err := eigenscore.LookupPreset(name)
 	if err != nil {
 		return base, pr, err
 	}

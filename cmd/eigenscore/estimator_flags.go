@@ -6,8 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/eigenscore/eigenscore/detector"
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/features"
 	"github.com/eigenscore/eigenscore/schedule"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
@@ -24,7 +25,7 @@ type estimatorFlags struct {
 
 func (f *estimatorFlags) register(cmd *cobra.Command) {
 	f.cmd = cmd
-	cmd.Flags().StringVar(&f.preset, "preset", "default", "estimator preset: "+strings.Join(eval.PresetNames(), ", ")+"; the flags below override it")
+	cmd.Flags().StringVar(&f.preset, "preset", "default", "estimator preset: "+strings.Join(eigenscore.PresetNames(), ", ")+"; the flags below override it")
 	cmd.Flags().IntVar(&f.k, "k", 3, "eigenvalues per noise level")
 	cmd.Flags().IntVar(&f.iters, "iters", 50, "maximum subspace iterations per draw")
 	cmd.Flags().Float64Var(&f.step, "step", 1, "finite-difference step c (norm of each direction)")
@@ -43,8 +44,8 @@ func (f *estimatorFlags) config() (spectrum.Config, error) {
 	return cfg, err
 }
 
-func (f *estimatorFlags) resolve() (spectrum.Config, eval.Preset, error) {
-	pr, err := eval.LookupPreset(f.preset)
+func (f *estimatorFlags) resolve() (spectrum.Config, eigenscore.Preset, error) {
+	pr, err := eigenscore.LookupPreset(f.preset)
 	if err != nil {
 		return spectrum.Config{}, pr, err
 	}
@@ -106,7 +107,7 @@ func (f *noiseFlags) resolve() ([]float64, []int, error) {
 // was given), noise levels and aggregation from the flags.
 func spectrumSettings(est *estimatorFlags, noise *noiseFlags, agg string, cfg *eval.Config) error {
 	var err error
-	var preset eval.Preset
+	var preset eigenscore.Preset
 	if cfg.Estimator, preset, err = est.resolve(); err != nil {
 		return err
 	}
@@ -116,6 +117,6 @@ func spectrumSettings(est *estimatorFlags, noise *noiseFlags, agg string, cfg *e
 	if cfg.Sigmas, cfg.Timesteps, err = noise.resolve(); err != nil {
 		return err
 	}
-	cfg.Aggregation, err = detector.ParseAggregation(agg)
+	cfg.Aggregation, err = features.ParseAggregation(agg)
 	return err
 }

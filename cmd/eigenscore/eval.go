@@ -10,10 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/data"
-	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/eval"
 	"github.com/eigenscore/eigenscore/internal/atomicfile"
+	"github.com/eigenscore/eigenscore/internal/featcache"
+	"github.com/eigenscore/eigenscore/method"
 )
 
 func newEvalCmd(g *globals) *cobra.Command {
@@ -22,7 +24,8 @@ func newEvalCmd(g *globals) *cobra.Command {
 		noise    noiseFlags
 		cfg      eval.Config
 		agg, out string
-		methods  []string
+		methods  string
+		protocol string
 		noCache  bool
 
 		suiteName, csvOut, htmlOut string
@@ -43,17 +46,17 @@ func newEvalCmd(g *globals) *cobra.Command {
 				cfg.FitN = cfg.N
 			}
 			dataDir := data.DataDir(g.dataDir)
-			cfg.Methods = methods
-			if cfg.Protocol != "deploy" && cfg.Protocol != "paper" {
-				return fmt.Errorf("--protocol %q: want deploy or paper", cfg.Protocol)
+			var err error
+			if cfg.Methods, err = method.ParseList(methods); err != nil {
+				return err
 			}
-			cache := g.featureCache(noCache)
-			open := func(idSpec string) (denoise.Denoiser, string, func(), error) {
-				return eval.OpenDenoiser(g.denoiserOptions(cfg.Denoiser), idSpec)
+			if cfg.Protocol, err = eval.ParseProtocol(protocol); err != nil {
+				return err
 			}
+			cache := featcache.Cache{Dir: g.featureDir(noCache)}
+			open := func(idSpec string) (*eigenscore.Model, error) { return g.openModel(cfg.Denoiser, idSpec) }
 			command := "eigenscore " + strings.Join(os.Args[1:], " ")
 			var suite *eval.SuiteResult
-			var err error
 			if suiteName != "" {
 				suite, err = eval.RunSuite(cmd.Context(), suiteName, cfg, dataDir, open, cache, g.progress())
 				if err != nil {
@@ -69,18 +72,18 @@ func newEvalCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				den, modelID, release, err := open(cfg.ID)
+				m, err := open(cfg.ID)
 				if err != nil {
 					return err
 				}
-				defer release()
-				cfg.Denoiser = modelID
-				res, err := eval.Run(cmd.Context(), cfg, den, modelID, sets, cache, g.progress())
+				defer m.Close()
+				cfg.Denoiser = m.Source()
+				res, err := eval.Run(cmd.Context(), cfg, m, sets, cache, g.progress())
 				if err != nil {
 					return err
 				}
 				if cfg.Examples > 0 && htmlOut != "" {
-					if res.Examples, err = eval.Examples(cmd.Context(), cfg, den, sets); err != nil {
+					if res.Examples, err = eval.Examples(cmd.Context(), cfg, m.Denoiser(), sets); err != nil {
 						return err
 					}
 				}
@@ -128,9 +131,9 @@ func newEvalCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&cfg.Bootstrap, "bootstrap", 1000, "bootstrap resamples for 95% confidence intervals (0: none)")
 	cmd.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed (data sampling and noise draws)")
 	cmd.Flags().StringVar(&out, "json", "", "write results as JSON to this file")
-	cmd.Flags().StringSliceVar(&methods, "methods", nil, "methods to run (default all): "+strings.Join(eval.MethodNames(), ","))
+	cmd.Flags().StringVar(&methods, "methods", "", "comma-separated methods to run (default all): "+joinMethods())
 	cmd.Flags().IntVar(&cfg.Probes, "probes", 4, "Hutchinson probes per image and σ for the trace method")
-	cmd.Flags().StringVar(&cfg.Protocol, "protocol", "deploy", "deploy (everything from ID data) or paper (EigenScore window and aggregation chosen on OOD validation data; all methods reported on the test halves)")
+	cmd.Flags().StringVar(&protocol, "protocol", string(eval.Deploy), "deploy (everything from ID data) or paper (EigenScore window and aggregation chosen on OOD validation data; all methods reported on the test halves)")
 	cmd.Flags().StringVar(&suiteName, "suite", "", "run a suite of pairs instead of --id/--ood: "+strings.Join(eval.SuiteNames(), ", "))
 	cmd.Flags().StringVar(&csvOut, "csv", "", "write one CSV row per (pair, method) to this file")
 	cmd.Flags().StringVar(&htmlOut, "report", "", "write a self-contained HTML report with plots to this file")

@@ -12,10 +12,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"github.com/eigenscore/eigenscore/data"
-	"github.com/eigenscore/eigenscore/denoise/onnx"
-	"github.com/eigenscore/eigenscore/eval"
 )
 
 func main() {
@@ -34,20 +30,6 @@ type globals struct {
 	ortLib            string
 	threads, batch    int
 	sessions          int
-}
-
-// denoiserOptions resolves a --denoiser value with the global settings.
-// featureCache is the per-image feature cache, or none when off.
-func (g *globals) featureCache(off bool) eval.Cache {
-	if off {
-		return eval.Cache{}
-	}
-	return eval.Cache{Dir: eval.CacheDir(g.cacheDir)}
-}
-
-func (g *globals) denoiserOptions(name string) eval.DenoiserOptions {
-	return eval.DenoiserOptions{Name: name, DataDir: data.DataDir(g.dataDir), CacheDir: eval.CacheDir(g.cacheDir),
-		ORT: onnx.Options{LibPath: g.ortLib, Threads: g.threads, BatchSize: g.batch, Sessions: g.sessions}}
 }
 
 func newRoot() *cobra.Command {

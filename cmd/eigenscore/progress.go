@@ -8,12 +8,12 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/method"
 )
 
-// progress returns an eval.Progress drawing bars on stderr, or nothing when
+// progress returns a method.Progress drawing bars on stderr, or nothing when
 // quiet.
-func (g *globals) progress() eval.Progress {
+func (g *globals) progress() method.Progress {
 	return func(stage string, total int) (func(int), func()) {
 		if g.quiet || !isTerminal(os.Stderr) {
 			// Bars in logs and pipes are noise: log the stage instead.

@@ -30,7 +30,7 @@ func newQualityCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			images = eval.Sample(images, n, seed, "quality")
+			images = eval.Sample(images, n, seed, eval.Role("quality"))
 			sigmas := eval.QualitySigmas()
 			var cols [][]eval.MSE
 			names := []string{den, ref}
@@ -38,12 +38,12 @@ func newQualityCmd(g *globals) *cobra.Command {
 				names[0] = "shipped"
 			}
 			for _, name := range []string{den, ref} {
-				d, _, release, err := eval.OpenDenoiser(g.denoiserOptions(name), ds)
+				m, err := g.openModel(name, ds)
 				if err != nil {
 					return err
 				}
-				q, _, err := eval.Quality(cmd.Context(), d, images, sigmas, seed)
-				release()
+				q, _, err := eval.Quality(cmd.Context(), m.Denoiser(), images, sigmas, seed)
+				m.Close()
 				if err != nil {
 					return err
 				}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/eigenscore/eigenscore/eval"
 	"github.com/eigenscore/eigenscore/internal/atomicfile"
+	"github.com/eigenscore/eigenscore/method"
 	"github.com/eigenscore/eigenscore/metrics"
 	"github.com/eigenscore/eigenscore/report"
 )
@@ -16,7 +17,7 @@ import (
 func toReport(s *eval.SuiteResult, command string) report.Suite {
 	out := report.Suite{
 		Title:    "eigenscore OOD evaluation — suite " + s.Suite,
-		Protocol: s.Protocol,
+		Protocol: string(s.Protocol),
 		Machine:  fmt.Sprintf("%d cores, %s/%s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH),
 		Command:  command,
 	}
@@ -27,14 +28,14 @@ func toReport(s *eval.SuiteResult, command string) report.Suite {
 			if !ok {
 				continue
 			}
-			p.Methods = append(p.Methods, report.Method{Name: n, Report: m.Report, CI: m.CI, NFEPerImage: m.NFEPerImage,
+			p.Methods = append(p.Methods, report.Method{Name: string(n), Report: m.Report, CI: m.CI, NFEPerImage: m.NFEPerImage,
 				Seconds: m.Seconds, IDScores: m.IDScores, OODScores: m.OODScores, UsesOOD: m.UsesOOD})
 		}
-		if f := r.Features["spectrum"]; f != nil {
+		if f := r.Features[method.Spectra]; f != nil {
 			for j, sigma := range r.Config.Sigmas {
 				st := report.SigmaStats{Sigma: sigma}
-				st.IDMean, st.IDStd = eigenStats(f["id"].Eigen, j)
-				st.OODMean, st.OODStd = eigenStats(f["ood"].Eigen, j)
+				st.IDMean, st.IDStd = eigenStats(f[eval.ID].Eigen, j)
+				st.OODMean, st.OODStd = eigenStats(f[eval.OOD].Eigen, j)
 				p.Spectra = append(p.Spectra, st)
 			}
 		}
@@ -43,8 +44,8 @@ func toReport(s *eval.SuiteResult, command string) report.Suite {
 		}
 		for _, e := range r.Examples {
 			p.Examples = append(p.Examples, report.Example{
-				Label: fmt.Sprintf("%s #%d (σ=%.3g)", strings.ToUpper(e.Role), e.Index, e.Sigma),
-				C:     e.C, H: e.H, W: e.W, Input: e.Image, Vectors: e.Vectors, Values: e.Values,
+				Label: fmt.Sprintf("%s #%d (σ=%.3g)", strings.ToUpper(string(e.Role)), e.Index, e.Sigma),
+				Shape: e.Shape, Input: e.Image, Vectors: e.Vectors, Values: e.Values,
 			})
 		}
 		out.Pairs = append(out.Pairs, p)

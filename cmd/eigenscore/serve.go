@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/serve"
 )
 
@@ -27,16 +28,16 @@ func newServeCmd(g *globals) *cobra.Command {
 		Example: `  eigenscore serve --detector fm-detector.json --addr :8080
   curl -s localhost:8080/v1/score -d '{"images": [[...784 values in [-1, 1]...]]}'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cal, err := eval.LoadCalibration(detPath)
+			det, err := eigenscore.Load(detPath)
 			if err != nil {
 				return err
 			}
-			d, modelID, release, err := eval.OpenDenoiser(g.denoiserOptions(cal.Denoiser), cal.ID)
+			m, err := g.openRecorded(det.Model())
 			if err != nil {
-				return err
+				return fmt.Errorf("opening the model %s recorded in %s: %w", det.Model().Source, detPath, err)
 			}
-			defer release()
-			srv, err := serve.New(cal, d, modelID, opts)
+			defer m.Close()
+			srv, err := serve.New(det, m, opts)
 			if err != nil {
 				return err
 			}
@@ -53,7 +54,7 @@ func newServeCmd(g *globals) *cobra.Command {
 				defer cancel()
 				hs.Shutdown(shut)
 			}()
-			slog.Info("serving", "addr", ln.Addr().String(), "model", modelID, "id", cal.ID, "sigmas", cal.Sigmas, "draws", cal.Draws)
+			slog.Info("serving", "addr", ln.Addr().String(), "model", m.ID(), "method", det.Method(), "threshold", det.Threshold())
 			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise/gmm"
-	"github.com/eigenscore/eigenscore/eval"
+	"github.com/eigenscore/eigenscore/features"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
 
@@ -47,23 +47,26 @@ func newSpectrumCmd(g *globals) *cobra.Command {
 				return err
 			}
 			images = images.Head(n)
-			d, _, closeFn, err := eval.OpenDenoiser(g.denoiserOptions(den), ds)
+			if exact && den != "gmm" {
+				return fmt.Errorf("--exact needs --denoiser gmm, whose posterior covariance is known in closed form")
+			}
+			m, err := g.openModel(den, ds)
 			if err != nil {
 				return err
 			}
-			defer closeFn()
+			defer m.Close()
 			var mix *gmm.Mixture
 			if exact {
-				var ok bool
-				if mix, ok = d.(*gmm.Mixture); !ok {
-					return fmt.Errorf("--exact needs --denoiser gmm, whose posterior covariance is known in closed form")
+				if mix, err = g.mixture(ds); err != nil {
+					return err
 				}
 			}
+			keys := features.LevelKeys(images, 1)
 			var tasks []spectrum.Task
 			for i := 0; i < images.Len(); i++ {
-				tasks = append(tasks, spectrum.Task{Image: images.Image(i), Sigma: sigma, Key: uint64(i)})
+				tasks = append(tasks, spectrum.Task{Image: images.Image(i), Sigma: sigma, Key: keys[i][0]})
 			}
-			e := spectrum.Estimator{Denoiser: d, Config: cfg, Seed: seed}
+			e := spectrum.Estimator{Denoiser: m.Denoiser(), Config: cfg, Seed: seed}
 			update, finish := g.progress()("spectra", len(tasks))
 			res, err := e.Run(cmd.Context(), tasks, draws, update)
 			finish()

@@ -62,7 +62,7 @@ func Fit(ds *data.Dataset, opts FitOptions) (*Mixture, error) {
 		labels = append(labels, l)
 	}
 	sort.Ints(labels)
-	m := &Mixture{Name: ds.Name, ImageShape: denoise.Shape{C: ds.C, H: ds.H, W: ds.W}}
+	m := &Mixture{Name: ds.Name, ImageShape: ds.Shape}
 	for _, l := range labels {
 		idx := groups[l]
 		if len(idx) < 2 {

@@ -3,9 +3,14 @@
 package testenv
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -41,34 +46,66 @@ func Load(t testing.TB, spec string, split data.Split) *data.Dataset {
 	return ds
 }
 
-var mixtureOnce sync.Once
-var mixture *gmm.Mixture
-var mixtureErr error
+var (
+	mixturesMu sync.Mutex
+	mixtures   = map[string]*gmm.Mixture{}
+)
 
 // FashionMixture is the Gaussian mixture fitted to the first 10,000
-// Fashion-MNIST training images (about 1,000 per class), cached on disk in
-// the data directory because fitting takes tens of seconds.
-func FashionMixture(t testing.TB) *gmm.Mixture {
+// Fashion-MNIST training images (about 1,000 per class); see Mixture.
+func FashionMixture(t testing.TB) *gmm.Mixture { return Mixture(t, "fashion-mnist", 10000) }
+
+// Mixture is the Gaussian mixture (rank 64) fitted to the first n training
+// images of a dataset spec (all when n ≤ 0). Fitting takes tens of seconds,
+// so it is cached on disk in the data directory under a name that includes
+// a hash of package gmm's source: a change to gmm.Fit refits it instead of
+// reusing a stale fixture.
+func Mixture(t testing.TB, spec string, n int) *gmm.Mixture {
 	t.Helper()
-	mixtureOnce.Do(func() {
-		path := filepath.Join(DataDir(), "test-gmm-fashion-mnist-10k.gob.gz")
-		if m, err := gmm.Load(path); err == nil {
-			mixture = m
-			return
-		}
-		sp, _ := data.ParseSpec("fashion-mnist")
-		ds, err := data.Load(DataDir(), sp, data.Train)
-		if err != nil {
-			mixtureErr = err
-			return
-		}
-		mixture, mixtureErr = gmm.Fit(ds.Head(10000), gmm.FitOptions{})
-		if mixtureErr == nil {
-			mixtureErr = mixture.Save(path)
-		}
-	})
-	if mixtureErr != nil {
-		t.Fatalf("fitting the test mixture: %v (run `make data` first)", mixtureErr)
+	mixturesMu.Lock()
+	defer mixturesMu.Unlock()
+	key := fmt.Sprintf("%s-%d", spec, n)
+	if m := mixtures[key]; m != nil {
+		return m
 	}
-	return mixture
+	src, err := sourceHash(filepath.Join(Root(), "denoise", "gmm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.NewReplacer(":", "_", "/", "_", ",", "_").Replace(key)
+	path := filepath.Join(DataDir(), fmt.Sprintf("test-gmm-%s-%s.gob.gz", name, src))
+	m, err := gmm.Load(path)
+	if err != nil {
+		ds := Load(t, spec, data.Train).Head(n)
+		if m, err = gmm.Fit(ds, gmm.FitOptions{Rank: 64}); err != nil {
+			t.Fatalf("fitting the test mixture of %s: %v", spec, err)
+		}
+		if err := m.Save(path); err != nil {
+			t.Logf("could not cache the test mixture: %v", err)
+		}
+	}
+	mixtures[key] = m
+	return m
+}
+
+// sourceHash hashes the non-test Go files of a package directory.
+func sourceHash(dir string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		h.Write([]byte(filepath.Base(f)))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6]), nil
 }

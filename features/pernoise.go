@@ -1,33 +1,54 @@
-// Package baseline computes the per-image features of the detectors that
-// EigenScore is compared with, on the same denoiser (method.md §6). Every
-// feature is positive, so detector.Fit's two-sided score (a Gaussian on the
-// log-features) applies to each; the one-sided score is the sum of
+// Package features computes per-image features from a denoiser: the
+// posterior spectra of EigenScore (Estimate) and the features of the
+// methods it is combined or compared with (method.md §6): denoising errors,
+// score norms, the Hutchinson trace of Cov[x|y] and DiffPath statistics.
+// Every feature is positive, so detector.Fit's two-sided score (a Gaussian
+// on the log-features) applies to each; the one-sided score is the sum of
 // standardised features.
+//
+// Noise follows package noise's rule: draw r of an image at the j-th level
+// is evaluated at the same y = x + σ·n in every function here and in the
+// spectrum estimator, given the same seed, set name and levels.
 //
 // NFE costs per image: denoising error and score norm, draws·|σ|;
 // Hutchinson trace, 2·probes·|σ|; DiffPath, steps.
-package baseline
+package features
 
 import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
-	"github.com/eigenscore/eigenscore/detector"
+	"github.com/eigenscore/eigenscore/noise"
 )
 
 // Batch is the number of images per denoiser call in these methods.
 const Batch = 64
 
-// noisy fills y with x + σ·n for a deterministic n of (seed, key, draw).
-func noisy(y []float32, x []float32, sigma float64, seed, key uint64, draw int) {
-	rng := rand.New(rand.NewPCG(seed, key*0x9E3779B97F4A7C15+uint64(draw)+7))
-	for j, v := range x {
-		y[j] = v + float32(sigma*rng.NormFloat64())
+// noisy fills y with draw r's noisy image x + σ·n for the image at level
+// key (noise.NoisyImage), rounded to float32 as the spectrum estimator
+// rounds it; scratch holds d float64 values.
+func noisy(y []float32, scratch []float64, x []float32, sigma float64, seed, key uint64, draw int) {
+	noise.Noisy(scratch, x, sigma, noise.Stream(seed, noise.NoisyImage, key, uint64(draw)))
+	for j, v := range scratch {
+		y[j] = float32(v)
 	}
+}
+
+// LevelKeys returns the noise key of every image of ds at each of levels
+// noise levels (noise.LevelKey of noise.ImageKey), hashing each image once.
+func LevelKeys(ds *data.Dataset, levels int) [][]uint64 {
+	keys := make([][]uint64, ds.Len())
+	for i := range keys {
+		k := noise.ImageKey(ds.Name, ds.Image(i))
+		keys[i] = make([]uint64, levels)
+		for j := range keys[i] {
+			keys[i][j] = noise.LevelKey(k, j)
+		}
+	}
+	return keys
 }
 
 // perNoise evaluates the denoiser on y_i = x_i + σ·n for every image, σ and
@@ -50,7 +71,8 @@ func perNoise(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigma
 			}
 		}
 	}
-	keys := detector.TaskKeys(ds, len(sigmas))
+	keys := LevelKeys(ds, len(sigmas))
+	scratch := make([]float64, d)
 	in := make([]float32, Batch*d)
 	res := make([]float32, Batch*d)
 	sig := make([]float32, Batch)
@@ -60,12 +82,12 @@ func perNoise(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigma
 		}
 		chunk := items[start:min(start+Batch, len(items))]
 		for b, it := range chunk {
-			noisy(in[b*d:(b+1)*d], ds.Image(it.img), sigmas[it.sig], seed, keys[it.img][it.sig], it.draw)
+			noisy(in[b*d:(b+1)*d], scratch, ds.Image(it.img), sigmas[it.sig], seed, keys[it.img][it.sig], it.draw)
 			sig[b] = float32(sigmas[it.sig])
 		}
 		m := len(chunk)
 		if err := den.Denoise(ctx, in[:m*d], sig[:m], res[:m*d]); err != nil {
-			return nil, fmt.Errorf("baseline: %w", err)
+			return nil, fmt.Errorf("features: %w", err)
 		}
 		for b, it := range chunk {
 			v := f(ds.Image(it.img), in[b*d:(b+1)*d], res[b*d:(b+1)*d], sigmas[it.sig])

@@ -1,4 +1,4 @@
-package baseline
+package features
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func DiffPath(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigma
 	d := ds.Dim()
 	steps := len(sigmas) - 1
 	if steps < 2 {
-		return nil, fmt.Errorf("baseline: DiffPath needs at least 3 noise levels, got %d", len(sigmas))
+		return nil, fmt.Errorf("features: DiffPath needs at least 3 noise levels, got %d", len(sigmas))
 	}
 	out := make([][]float64, ds.Len())
 	scale := 1 / math.Sqrt(float64(d))
@@ -55,7 +55,7 @@ func DiffPath(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigma
 				sig[i] = float32(s)
 			}
 			if err := den.Denoise(ctx, x, sig, res); err != nil {
-				return nil, fmt.Errorf("baseline: %w", err)
+				return nil, fmt.Errorf("features: %w", err)
 			}
 			for i := 0; i < m; i++ {
 				e2, c2 := 0.0, 0.0

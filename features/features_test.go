@@ -1,4 +1,4 @@
-package baseline
+package features
 
 import (
 	"context"
@@ -53,7 +53,7 @@ func oneImage(m *gmm.Mixture) *data.Dataset {
 	for j := range x {
 		x[j] = float32(0.3 * math.Sin(float64(j)))
 	}
-	return &data.Dataset{Name: "x", C: 1, H: 4, W: 4, Pixels: x}
+	return &data.Dataset{Name: "x", Shape: denoise.Shape{C: 1, H: 4, W: 4}, Pixels: x}
 }
 
 // E‖D(x+σn) − x‖² = ‖(A−I)(x−μ)‖² + σ² tr(AᵀA) for fixed x; the mean over

@@ -1,13 +1,8 @@
-// Package detector turns posterior spectra into features, fits the ID
-// statistics, and scores inputs.
-package detector
+package features
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/fnv"
-	"math"
 	"sort"
 
 	"github.com/eigenscore/eigenscore/data"
@@ -29,7 +24,7 @@ func ParseAggregation(s string) (Aggregation, error) {
 	case Mean, Median, All:
 		return a, nil
 	}
-	return "", fmt.Errorf("detector: unknown aggregation %q, want mean, median or all", s)
+	return "", fmt.Errorf("features: unknown aggregation %q, want mean, median or all", s)
 }
 
 // Spectra are the estimated spectra of a set of images at several σ.
@@ -44,42 +39,11 @@ type Spectra struct {
 	NotConverged int
 }
 
-// ImageKey derives a per-image noise-stream key from the set's name and the
-// image's pixels, so that different sets never share noise draws and an
-// image gets the same draws for a seed however the set is split into
-// batches or cache chunks.
-func ImageKey(set string, img []float32) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(set))
-	var b [4]byte
-	for _, v := range img {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-		h.Write(b[:])
-	}
-	return h.Sum64()
-}
-
-// TaskKeys returns the noise-stream key of every image of ds at each of
-// levels noise levels, ImageKey·31 + level, hashing each image once. The
-// spectrum estimator and the baselines use the same keys, so they see the
-// same noisy images y = x + σn.
-func TaskKeys(ds *data.Dataset, levels int) [][]uint64 {
-	keys := make([][]uint64, ds.Len())
-	for i := range keys {
-		k := ImageKey(ds.Name, ds.Image(i))
-		keys[i] = make([]uint64, levels)
-		for j := range keys[i] {
-			keys[i][j] = k*31 + uint64(j)
-		}
-	}
-	return keys
-}
-
 // Estimate runs the estimator on every image of ds at every σ, draws times.
 // progress, if not nil, receives the number of (image, σ) tasks finished.
 func Estimate(ctx context.Context, est *spectrum.Estimator, ds *data.Dataset, sigmas []float64, draws int, progress func(done int)) (*Spectra, error) {
 	tasks := make([]spectrum.Task, 0, ds.Len()*len(sigmas))
-	keys := TaskKeys(ds, len(sigmas))
+	keys := LevelKeys(ds, len(sigmas))
 	for i := 0; i < ds.Len(); i++ {
 		for j, s := range sigmas {
 			tasks = append(tasks, spectrum.Task{Image: ds.Image(i), Sigma: s, Key: keys[i][j]})
@@ -153,13 +117,4 @@ func median(x []float64) float64 {
 		return s[n/2]
 	}
 	return 0.5 * (s[n/2-1] + s[n/2])
-}
-
-func finite(x []float64) bool {
-	for _, v := range x {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return false
-		}
-	}
-	return true
 }

@@ -1,20 +1,20 @@
-package baseline
+package features
 
 import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
-	"github.com/eigenscore/eigenscore/detector"
+	"github.com/eigenscore/eigenscore/noise"
 )
 
 // Trace estimates tr Cov[x|y] = σ²·tr J at y = x + σn with Hutchinson's
 // estimator: for Rademacher probes v (entries ±1), E[vᵀJv] = tr J, and
 // J·v is taken by central differences with the same step as the spectrum
-// estimator, ‖h·v‖ = step. Returns the mean over probes per image and σ.
+// estimator, ‖h·v‖ = step. Returns the mean over probes per image and σ;
+// every probe of an image at a level is taken at draw 0's noisy image.
 // Cost: 2·probes NFEs per image and σ.
 func Trace(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigmas []float64, probes int, step float64, seed uint64, progress func(int)) ([][]float64, error) {
 	d := ds.Dim()
@@ -30,7 +30,8 @@ func Trace(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigmas [
 			}
 		}
 	}
-	keys := detector.TaskKeys(ds, len(sigmas))
+	keys := LevelKeys(ds, len(sigmas))
+	scratch := make([]float64, d)
 	half := Batch / 2
 	in := make([]float32, Batch*d)
 	res := make([]float32, Batch*d)
@@ -48,8 +49,8 @@ func Trace(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigmas [
 		m := len(chunk)
 		for b, it := range chunk {
 			key := keys[it.img][it.sig]
-			noisy(y, ds.Image(it.img), sigmas[it.sig], seed, key, 0)
-			rng := rand.New(rand.NewPCG(seed^0x7ACE, key*1000003+uint64(it.probe)))
+			noisy(y, scratch, ds.Image(it.img), sigmas[it.sig], seed, key, 0)
+			rng := noise.Stream(seed, noise.Probes, key, uint64(it.probe))
 			v := vs[b]
 			for j := range v {
 				v[j] = float32(2*int(rng.Uint64()&1) - 1)
@@ -62,7 +63,7 @@ func Trace(ctx context.Context, den denoise.Denoiser, ds *data.Dataset, sigmas [
 			sig[b], sig[m+b] = float32(sigmas[it.sig]), float32(sigmas[it.sig])
 		}
 		if err := den.Denoise(ctx, in[:2*m*d], sig[:2*m], res[:2*m*d]); err != nil {
-			return nil, fmt.Errorf("baseline: %w", err)
+			return nil, fmt.Errorf("features: %w", err)
 		}
 		for b, it := range chunk {
 			plus, minus := res[b*d:(b+1)*d], res[(m+b)*d:(m+b+1)*d]

@@ -1,0 +1,297 @@
+package eigenscore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/eigenscore/eigenscore/data"
+	"github.com/eigenscore/eigenscore/denoise"
+	"github.com/eigenscore/eigenscore/detector"
+	"github.com/eigenscore/eigenscore/internal/atomicfile"
+	"github.com/eigenscore/eigenscore/internal/featcache"
+	"github.com/eigenscore/eigenscore/method"
+)
+
+// Detector is a detection method fitted on ID images: the settings that
+// make an image's features, the ID statistics of those features and the
+// threshold above which a score is flagged. It is a value: it holds no
+// model, is safe for concurrent use, and is saved and loaded as JSON.
+// Detectors come from Fit, Load or Decode; the zero Detector scores nothing.
+type Detector struct {
+	file file
+}
+
+// file is the detector file format.
+type file struct {
+	Format     string             `json:"format"`
+	Version    int                `json:"version"`
+	Method     method.Method      `json:"method"`
+	Model      ModelRef           `json:"model"`
+	Shape      denoise.Shape      `json:"shape"`
+	Settings   method.Settings    `json:"settings"`
+	Acceptance float64            `json:"acceptance"`
+	Stats      *detector.Detector `json:"statistics"`
+}
+
+const (
+	fileFormat  = "eigenscore-detector"
+	fileVersion = 1
+)
+
+// ModelRef names the model a detector was fitted with.
+type ModelRef struct {
+	Source string `json:"source"` // where it came from (Model.Source)
+	ID     string `json:"id"`     // its weights (Model.ID)
+}
+
+// Role names of the image sets whose noise keys Fit and Score use (package
+// noise): an image's features depend only on its pixels, the seed and
+// whether it is being fitted on or scored.
+const (
+	fitSet   = "fit"
+	scoreSet = "score"
+)
+
+// Fit computes the features of the ID images with the model and fits the
+// method's statistics, with the threshold at the acceptance rate of these
+// images' scores. opts may be nil (see Options). It needs at least 3
+// images of the model's shape, with finite pixels.
+func Fit(ctx context.Context, m *Model, images *data.Dataset, opts *Options) (*Detector, error) {
+	meth, s, acceptance, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkImages(m, images, s); err != nil {
+		return nil, err
+	}
+	if images.Len() < 3 {
+		return nil, fmt.Errorf("eigenscore: Fit needs at least 3 ID images, have %d", images.Len())
+	}
+	named := *images
+	named.Name = fitSet
+	var progress method.Progress
+	var cacheDir string
+	if opts != nil {
+		progress, cacheDir = opts.Progress, opts.CacheDir
+	}
+	feats, err := extract(ctx, meth, s, m, &named, featcache.Cache{Dir: cacheDir}, progress)
+	if err != nil {
+		return nil, err
+	}
+	stats, err := meth.Fit(feats, acceptance)
+	if err != nil {
+		return nil, fmt.Errorf("eigenscore: %w", err)
+	}
+	return &Detector{file{Format: fileFormat, Version: fileVersion, Method: meth, Model: ModelRef{m.Source(), m.ID()},
+		Shape: m.Shape(), Settings: s, Acceptance: acceptance, Stats: stats}}, nil
+}
+
+func extract(ctx context.Context, meth method.Method, s method.Settings, m *Model, ds *data.Dataset, cache featcache.Cache, progress method.Progress) (map[method.Provider]*method.Features, error) {
+	feats := map[method.Provider]*method.Features{}
+	for _, p := range meth.Info().Providers {
+		f, err := method.Extract(ctx, p, s, m.Denoiser(), m.ID(), ds, cache, progress)
+		if err != nil {
+			return nil, fmt.Errorf("eigenscore: %s features: %w", p, err)
+		}
+		feats[p] = f
+	}
+	return feats, nil
+}
+
+// checkImages checks that the images fit the model and the settings.
+func checkImages(m *Model, images *data.Dataset, s method.Settings) error {
+	if images == nil || images.Len() == 0 {
+		return fmt.Errorf("eigenscore: no images")
+	}
+	if err := images.Validate(); err != nil {
+		return fmt.Errorf("eigenscore: %w", err)
+	}
+	if images.Shape != m.Shape() {
+		return fmt.Errorf("eigenscore: images of %s are %v, the model takes %v", images.Name, images.Shape, m.Shape())
+	}
+	if s.Estimator.K > images.Dim() {
+		return fmt.Errorf("eigenscore: k = %d exceeds the image dimension %d", s.Estimator.K, images.Dim())
+	}
+	return nil
+}
+
+// Result is one image's outcome.
+type Result struct {
+	// Score is the method's score; higher is more out-of-distribution.
+	Score float64 `json:"score"`
+	// Flagged reports Score > Threshold().
+	Flagged bool `json:"flagged"`
+	// Features are the per-image features behind the score, named by
+	// FeatureNames (for EigenScore, the top-k eigenvalue sum of Cov[x|y]
+	// at each σ).
+	Features []float64 `json:"features"`
+}
+
+// ScoreOptions are optional settings of Score that do not change results.
+type ScoreOptions struct {
+	Progress method.Progress // reports progress, when not nil
+	CacheDir string          // keeps per-image features on disk, when not empty
+}
+
+// Score computes the features of the images with m, which must be the model
+// the detector was fitted with, and scores them: one Result per image, in
+// order. opts may be nil. An image's result depends only on its pixels and
+// the detector (seed included), not on the other images.
+func (d *Detector) Score(ctx context.Context, m *Model, images *data.Dataset, opts *ScoreOptions) ([]Result, error) {
+	f := &d.file
+	if f.Stats == nil {
+		return nil, fmt.Errorf("eigenscore: the detector is empty; get one from Fit, Load or Decode")
+	}
+	if m.ID() != f.Model.ID {
+		return nil, fmt.Errorf("eigenscore: the model is %s but the detector was fitted with %s (%s)", m.ID(), f.Model.ID, f.Model.Source)
+	}
+	if err := checkImages(m, images, f.Settings); err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &ScoreOptions{}
+	}
+	named := *images
+	named.Name = scoreSet
+	feats, err := extract(ctx, f.Method, f.Settings, m, &named, featcache.Cache{Dir: opts.CacheDir}, opts.Progress)
+	if err != nil {
+		return nil, err
+	}
+	rows, _, err := f.Method.Join(feats)
+	if err != nil {
+		return nil, fmt.Errorf("eigenscore: %w", err)
+	}
+	out := make([]Result, len(rows))
+	rule := f.Method.Score()
+	for i, r := range rows {
+		v, err := f.Stats.Score(r, rule)
+		if err != nil {
+			return nil, fmt.Errorf("eigenscore: image %d: %w", i, err)
+		}
+		out[i] = Result{Score: v, Flagged: f.Stats.Flag(v, rule), Features: r}
+	}
+	return out, nil
+}
+
+// Method is the detection method.
+func (d *Detector) Method() method.Method { return d.file.Method }
+
+// Model names the model the detector was fitted with; Score needs it.
+func (d *Detector) Model() ModelRef { return d.file.Model }
+
+// Threshold is the score above which an image is flagged.
+func (d *Detector) Threshold() float64 { return d.file.Stats.Thresholds[d.file.Method.Score()] }
+
+// Acceptance is the share of the fit images the threshold accepts.
+func (d *Detector) Acceptance() float64 { return d.file.Acceptance }
+
+// FitSize is the number of ID images the detector was fitted on.
+func (d *Detector) FitSize() int { return d.file.Stats.FitSize }
+
+// FeatureNames names the columns of Result.Features.
+func (d *Detector) FeatureNames() []string { return slices.Clone(d.file.Stats.Features) }
+
+// Settings are the feature settings the detector computes features with.
+func (d *Detector) Settings() method.Settings {
+	s := d.file.Settings
+	s.Sigmas = slices.Clone(s.Sigmas)
+	return s
+}
+
+// Shape is the image shape the detector scores.
+func (d *Detector) Shape() denoise.Shape { return d.file.Shape }
+
+// WriteTo writes the detector as JSON.
+func (d *Detector) WriteTo(w io.Writer) (int64, error) {
+	b, err := json.MarshalIndent(&d.file, "", "  ")
+	if err != nil {
+		return 0, fmt.Errorf("eigenscore: %w", err)
+	}
+	n, err := w.Write(append(b, '\n'))
+	return int64(n), err
+}
+
+// Save writes the detector to path atomically: an interrupted Save leaves
+// the previous file, never a partial one.
+func (d *Detector) Save(path string) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := d.WriteTo(w)
+		return err
+	})
+}
+
+// Load reads and validates a detector file written by Save.
+func Load(path string) (*Detector, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("eigenscore: detector file: %w", err)
+	}
+	d, err := Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("eigenscore: detector file %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Decode reads a detector from JSON and validates it: the format and
+// version, the method, a model id, the image shape, every setting in range
+// (as Options.Validate checks them), finite statistics with positive
+// spreads (detector.Validate), feature names that match the method and
+// settings, and the threshold's acceptance. Unknown fields and trailing
+// data are errors.
+func Decode(b []byte) (*Detector, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f file
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("not a detector file: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("not a detector file: data after the JSON object")
+	}
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	return &Detector{f}, nil
+}
+
+func (f *file) validate() error {
+	if f.Format != fileFormat || f.Version != fileVersion {
+		return fmt.Errorf("format %q version %d, want %q version %d (refit with this version of eigenscore)", f.Format, f.Version, fileFormat, fileVersion)
+	}
+	if _, err := method.Parse(string(f.Method)); err != nil {
+		return err
+	}
+	if f.Model.ID == "" {
+		return fmt.Errorf("model.id is empty")
+	}
+	if sh := f.Shape; sh.C < 1 || sh.H < 1 || sh.W < 1 || sh.Dim() > maxPixels || sh.C > maxPixels || sh.H > maxPixels || sh.W > maxPixels {
+		return fmt.Errorf("shape %v, want positive dimensions of at most %d values", sh, maxPixels)
+	}
+	// Save writes every estimator field, so a zero here is damage, not a
+	// request for the default: validSettings rejects it.
+	if err := validSettings(f.Settings); err != nil {
+		return fmt.Errorf("settings.%w", err)
+	}
+	if f.Settings.Estimator.K > f.Shape.Dim() {
+		return fmt.Errorf("settings.estimator.K = %d exceeds the image dimension %d", f.Settings.Estimator.K, f.Shape.Dim())
+	}
+	if f.Stats == nil {
+		return fmt.Errorf("statistics missing")
+	}
+	if err := f.Stats.Validate(); err != nil {
+		return fmt.Errorf("statistics: %w", err)
+	}
+	if want := f.Method.FeatureNames(f.Settings); !slices.Equal(f.Stats.Features, want) {
+		return fmt.Errorf("statistics.features %q do not match method %s with these settings (want %q)", f.Stats.Features, f.Method, want)
+	}
+	if f.Acceptance != f.Stats.Acceptance {
+		return fmt.Errorf("acceptance %v differs from the statistics' %v", f.Acceptance, f.Stats.Acceptance)
+	}
+	return nil
+}
