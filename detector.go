@@ -270,12 +270,13 @@ func (f *file) validate() error {
 	if f.Model.ID == "" {
 		return fmt.Errorf("model.id is empty")
 	}
+	const maxPixels = 1 << 24
 	if sh := f.Shape; sh.C < 1 || sh.H < 1 || sh.W < 1 || sh.Dim() > maxPixels || sh.C > maxPixels || sh.H > maxPixels || sh.W > maxPixels {
 		return fmt.Errorf("shape %v, want positive dimensions of at most %d values", sh, maxPixels)
 	}
 	// Save writes every estimator field, so a zero here is damage, not a
 	// request for the default: validSettings rejects it.
-	if err := validSettings(f.Settings); err != nil {
+	if err := f.Settings.Validate(); err != nil {
 		return fmt.Errorf("settings.%w", err)
 	}
 	if f.Settings.Estimator.K > f.Shape.Dim() {

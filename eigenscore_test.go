@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -231,5 +232,24 @@ func TestDecodeRejectsDamage(t *testing.T) {
 		if _, err := eigenscore.Decode(bad); err == nil {
 			t.Errorf("%.40q accepted", bad)
 		}
+	}
+}
+
+// The README's library section shows Example verbatim.
+func TestREADMEShowsExample(t *testing.T) {
+	ex, err := os.ReadFile("example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fn, ok := strings.Cut(string(ex), "\n// Fit a detector on Fashion-MNIST")
+	if !ok {
+		t.Fatal("example_test.go lacks the Example")
+	}
+	if !strings.Contains(string(readme), "```go\n// Fit a detector on Fashion-MNIST"+fn+"```") {
+		t.Error("README.md's library section differs from Example in example_test.go; copy it over")
 	}
 }

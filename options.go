@@ -3,7 +3,6 @@ package eigenscore
 import (
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,21 +52,6 @@ type Options struct {
 	CacheDir string
 }
 
-// Limits of the settings a detector is fitted or loaded with. They bound
-// the work and memory one image can ask for, far beyond any useful value.
-const (
-	maxK        = 64
-	maxDraws    = 1000
-	maxIter     = 100_000
-	maxRedraw   = 100
-	maxBatch    = 1 << 14
-	maxSigmas   = 1000
-	maxSigma    = 1e4
-	maxProbes   = 10_000
-	maxPixels   = 1 << 24
-	maxPatience = 1000
-)
-
 // DefaultSigmas are the noise levels used when Options.Sigmas is nil: the
 // linear-β DDPM schedule's σ at timesteps 100, 150, …, 300, the window of
 // the paper's reference protocol for 28×28 and 32×32 images.
@@ -109,7 +93,7 @@ func (o *Options) resolve() (method.Method, method.Settings, float64, error) {
 	}
 	s := method.Settings{Estimator: p.Estimator, Draws: p.Draws, Sigmas: DefaultSigmas(), Aggregation: features.Mean, Probes: 4, Seed: opt.Seed}
 	if opt.Estimator != nil {
-		if err := nonNegative(*opt.Estimator); err != nil {
+		if err := method.NonNegative(*opt.Estimator); err != nil {
 			return "", method.Settings{}, 0, fmt.Errorf("eigenscore: Options.Estimator.%w", err)
 		}
 		s.Estimator = opt.Estimator.WithDefaults()
@@ -133,76 +117,10 @@ func (o *Options) resolve() (method.Method, method.Settings, float64, error) {
 	if !(acceptance > 0 && acceptance < 1) {
 		return "", method.Settings{}, 0, fmt.Errorf("eigenscore: Options.Acceptance = %v, want in (0, 1)", acceptance)
 	}
-	if err := validSettings(s); err != nil {
+	if err := s.Validate(); err != nil {
 		return "", method.Settings{}, 0, fmt.Errorf("eigenscore: Options.%w", err)
 	}
 	return m, s, acceptance, nil
-}
-
-// validSettings checks feature settings, from Options or from a detector
-// file; errors name the field as "Field…: problem".
-func validSettings(s method.Settings) error {
-	if err := validEstimator(s.Estimator); err != nil {
-		return fmt.Errorf("Estimator.%w", err)
-	}
-	if s.Draws < 1 || s.Draws > maxDraws {
-		return fmt.Errorf("Draws = %d, want 1 to %d", s.Draws, maxDraws)
-	}
-	if len(s.Sigmas) == 0 || len(s.Sigmas) > maxSigmas {
-		return fmt.Errorf("Sigmas has %d levels, want 1 to %d", len(s.Sigmas), maxSigmas)
-	}
-	for i, v := range s.Sigmas {
-		if !(v > 0 && v <= maxSigma) {
-			return fmt.Errorf("Sigmas[%d] = %v, want in (0, %g]", i, v, maxSigma)
-		}
-	}
-	if _, err := features.ParseAggregation(string(s.Aggregation)); err != nil {
-		return fmt.Errorf("Aggregation: %w", err)
-	}
-	if s.Probes < 1 || s.Probes > maxProbes {
-		return fmt.Errorf("Probes = %d, want 1 to %d", s.Probes, maxProbes)
-	}
-	return nil
-}
-
-// nonNegative rejects the negative (or NaN) fields that WithDefaults would
-// otherwise silently replace by the reference defaults.
-func nonNegative(e spectrum.Config) error {
-	fields := []struct {
-		name string
-		v    float64
-	}{{"K", float64(e.K)}, {"Step", e.Step}, {"MaxIter", float64(e.MaxIter)}, {"Overlap", e.Overlap},
-		{"Patience", float64(e.Patience)}, {"ValueTol", e.ValueTol}, {"Redraw", float64(e.Redraw)}, {"Batch", float64(e.Batch)}}
-	for _, f := range fields {
-		if f.v < 0 || math.IsNaN(f.v) {
-			return fmt.Errorf("%s = %v, want ≥ 0 (0 for the reference default)", f.name, f.v)
-		}
-	}
-	return nil
-}
-
-func validEstimator(e spectrum.Config) error {
-	switch {
-	case e.K < 1 || e.K > maxK:
-		return fmt.Errorf("K = %d, want 1 to %d", e.K, maxK)
-	case !(e.Step > 0) || math.IsInf(e.Step, 0):
-		return fmt.Errorf("Step = %v, want a positive finite value", e.Step)
-	case e.MaxIter < 1 || e.MaxIter > maxIter:
-		return fmt.Errorf("MaxIter = %d, want 1 to %d", e.MaxIter, maxIter)
-	case !(e.Overlap > 0 && e.Overlap <= 1):
-		return fmt.Errorf("Overlap = %v, want in (0, 1]", e.Overlap)
-	case e.Patience < 1 || e.Patience > maxPatience:
-		return fmt.Errorf("Patience = %d, want 1 to %d", e.Patience, maxPatience)
-	case !(e.ValueTol >= 0) || math.IsInf(e.ValueTol, 0):
-		return fmt.Errorf("ValueTol = %v, want a finite value ≥ 0", e.ValueTol)
-	case e.Redraw < 1 || e.Redraw > maxRedraw:
-		return fmt.Errorf("Redraw = %d, want 1 to %d", e.Redraw, maxRedraw)
-	case e.Batch < 1 || e.Batch > maxBatch:
-		return fmt.Errorf("Batch = %d, want 1 to %d", e.Batch, maxBatch)
-	case e.Precision != spectrum.Float32 && e.Precision != spectrum.Float64:
-		return fmt.Errorf("Precision = %d, want float32 or float64", e.Precision)
-	}
-	return nil
 }
 
 // Preset is a named estimator configuration.

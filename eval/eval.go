@@ -72,9 +72,39 @@ type Config struct {
 	Examples    int                  `json:"examples"` // images per set shown with eigenvectors in reports
 }
 
+// Validate checks the configuration; the error names the field. Zero
+// estimator fields are the reference defaults (spectrum.Config).
+func (c Config) Validate() error {
+	switch {
+	case c.N < 3:
+		return fmt.Errorf("eval: Config.N = %d, want at least 3 test images per set", c.N)
+	case c.FitN < 3:
+		return fmt.Errorf("eval: Config.FitN = %d, want at least 3 fit images", c.FitN)
+	case !(c.Acceptance > 0 && c.Acceptance < 1):
+		return fmt.Errorf("eval: Config.Acceptance = %v, want in (0, 1)", c.Acceptance)
+	case c.Bootstrap < 0 || c.Examples < 0:
+		return fmt.Errorf("eval: Config.Bootstrap = %d and Config.Examples = %d, want ≥ 0", c.Bootstrap, c.Examples)
+	}
+	if _, err := ParseProtocol(string(c.Protocol)); err != nil {
+		return fmt.Errorf("eval: Config.Protocol: %w", err)
+	}
+	for _, m := range c.Methods {
+		if _, err := method.Parse(string(m)); err != nil {
+			return fmt.Errorf("eval: Config.Methods: %w", err)
+		}
+	}
+	if err := method.NonNegative(c.Estimator); err != nil {
+		return fmt.Errorf("eval: Config.Estimator.%w", err)
+	}
+	if err := c.Settings().Validate(); err != nil {
+		return fmt.Errorf("eval: Config.%w", err)
+	}
+	return nil
+}
+
 // Settings are the feature settings of the configuration.
 func (c Config) Settings() method.Settings {
-	return method.Settings{Estimator: c.Estimator, Sigmas: c.Sigmas, Draws: c.Draws, Aggregation: c.Aggregation, Probes: c.Probes, Seed: c.Seed}
+	return method.Settings{Estimator: c.Estimator.WithDefaults(), Sigmas: c.Sigmas, Draws: c.Draws, Aggregation: c.Aggregation, Probes: c.Probes, Seed: c.Seed}
 }
 
 // Sets are the three image sets of an evaluation, named by role.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -238,5 +239,34 @@ func TestAgreement(t *testing.T) {
 	}
 	if _, err := Agreement(ref, ref[:3]); err == nil {
 		t.Error("different image counts accepted")
+	}
+}
+
+// A zero or damaged configuration is an error naming the field, never a
+// panic.
+func TestRunValidatesConfig(t *testing.T) {
+	sets, err := LoadSets(testenv.DataDir(), smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mixtureModel(t)
+	noSigmas := smallConfig()
+	noSigmas.Sigmas = nil
+	negIter := smallConfig()
+	negIter.Estimator.MaxIter = -1
+	badMethod := smallConfig()
+	badMethod.Methods = []method.Method{"magic"}
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "Config.N"},
+		{noSigmas, "Config.Sigmas"},
+		{negIter, "Config.Estimator.MaxIter"},
+		{badMethod, "Config.Methods"},
+	} {
+		if _, err := Run(context.Background(), c.cfg, m, sets, featcache.Cache{}, nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want it to name %s", err, c.want)
+		}
 	}
 }

@@ -72,6 +72,9 @@ func ResultOrder() []method.Method { return append(method.All(), PaperMethod) }
 // set, through the cache, and every method is fitted on the fit set.
 func Run(ctx context.Context, cfg Config, m *eigenscore.Model, sets *Sets, cache featcache.Cache, progress method.Progress) (*Result, error) {
 	start := time.Now()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if sets.ID.Shape != m.Shape() {
 		return nil, fmt.Errorf("eval: the model takes %v images but %s has %v", m.Shape(), cfg.ID, sets.ID.Shape)
 	}

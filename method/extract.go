@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/eigenscore/eigenscore/data"
@@ -24,6 +25,89 @@ type Settings struct {
 	Aggregation features.Aggregation `json:"aggregation"`
 	Probes      int                  `json:"probes"` // Hutchinson probes per image and σ
 	Seed        uint64               `json:"seed"`
+}
+
+// Limits of Settings.Validate.
+const (
+	maxK        = 64
+	maxDraws    = 1000
+	maxIter     = 100_000
+	maxRedraw   = 100
+	maxBatch    = 1 << 14
+	maxSigmas   = 1000
+	maxSigma    = 1e4
+	maxProbes   = 10_000
+	maxPixels   = 1 << 24
+	maxPatience = 1000
+)
+
+// Validate checks every setting against its range; the error names the
+// field as "Field: problem" (e.g. "Sigmas[1] = -1, want in (0, 10000]").
+// The limits bound the work and memory one image can ask for, far beyond
+// any useful value, so that a damaged detector file cannot ask for more.
+func (s Settings) Validate() error {
+	if err := validEstimator(s.Estimator); err != nil {
+		return fmt.Errorf("Estimator.%w", err)
+	}
+	if s.Draws < 1 || s.Draws > maxDraws {
+		return fmt.Errorf("Draws = %d, want 1 to %d", s.Draws, maxDraws)
+	}
+	if len(s.Sigmas) == 0 || len(s.Sigmas) > maxSigmas {
+		return fmt.Errorf("Sigmas has %d levels, want 1 to %d", len(s.Sigmas), maxSigmas)
+	}
+	for i, v := range s.Sigmas {
+		if !(v > 0 && v <= maxSigma) {
+			return fmt.Errorf("Sigmas[%d] = %v, want in (0, %g]", i, v, maxSigma)
+		}
+	}
+	if _, err := features.ParseAggregation(string(s.Aggregation)); err != nil {
+		return fmt.Errorf("Aggregation: %w", err)
+	}
+	if s.Probes < 1 || s.Probes > maxProbes {
+		return fmt.Errorf("Probes = %d, want 1 to %d", s.Probes, maxProbes)
+	}
+	return nil
+}
+
+// NonNegative rejects the negative (or NaN) fields of an estimator
+// configuration that WithDefaults would otherwise silently replace by the
+// reference defaults.
+func NonNegative(e spectrum.Config) error {
+	fields := []struct {
+		name string
+		v    float64
+	}{{"K", float64(e.K)}, {"Step", e.Step}, {"MaxIter", float64(e.MaxIter)}, {"Overlap", e.Overlap},
+		{"Patience", float64(e.Patience)}, {"ValueTol", e.ValueTol}, {"Redraw", float64(e.Redraw)}, {"Batch", float64(e.Batch)}}
+	for _, f := range fields {
+		if f.v < 0 || math.IsNaN(f.v) {
+			return fmt.Errorf("%s = %v, want ≥ 0 (0 for the reference default)", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+func validEstimator(e spectrum.Config) error {
+	switch {
+	case e.K < 1 || e.K > maxK:
+		return fmt.Errorf("K = %d, want 1 to %d", e.K, maxK)
+	case !(e.Step > 0) || math.IsInf(e.Step, 0):
+		return fmt.Errorf("Step = %v, want a positive finite value", e.Step)
+	case e.MaxIter < 1 || e.MaxIter > maxIter:
+		return fmt.Errorf("MaxIter = %d, want 1 to %d", e.MaxIter, maxIter)
+	case !(e.Overlap > 0 && e.Overlap <= 1):
+		return fmt.Errorf("Overlap = %v, want in (0, 1]", e.Overlap)
+	case e.Patience < 1 || e.Patience > maxPatience:
+		return fmt.Errorf("Patience = %d, want 1 to %d", e.Patience, maxPatience)
+	case !(e.ValueTol >= 0) || math.IsInf(e.ValueTol, 0):
+		return fmt.Errorf("ValueTol = %v, want a finite value ≥ 0", e.ValueTol)
+	case e.Redraw < 1 || e.Redraw > maxRedraw:
+		return fmt.Errorf("Redraw = %d, want 1 to %d", e.Redraw, maxRedraw)
+	case e.Batch < 1 || e.Batch > maxBatch:
+		return fmt.Errorf("Batch = %d, want 1 to %d", e.Batch, maxBatch)
+	case e.Precision != spectrum.Float32 && e.Precision != spectrum.Float64:
+		return fmt.Errorf("Precision = %d, want float32 or float64", e.Precision)
+	}
+	return nil
 }
 
 // GridSigmas is the fixed σ grid of the denoising-error and score-norm

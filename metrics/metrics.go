@@ -14,10 +14,10 @@
 package metrics
 
 import (
+	"github.com/eigenscore/eigenscore/noise"
 	"gonum.org/v1/gonum/stat"
 
 	"math"
-	"math/rand/v2"
 	"sort"
 )
 
@@ -144,7 +144,7 @@ type Interval struct {
 // Bootstrap returns percentile 95% intervals for every metric, resampling ID
 // and OOD scores independently with replacement reps times.
 func Bootstrap(id, ood []float64, reps int, seed uint64) map[string]Interval {
-	rng := rand.New(rand.NewPCG(seed, 0xB007))
+	rng := noise.Stream(seed, noise.Bootstrap, 0, 0)
 	var au, ain, aout, fpr []float64
 	bi := make([]float64, len(id))
 	bo := make([]float64, len(ood))

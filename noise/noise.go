@@ -16,8 +16,9 @@
 // y, and the Hutchinson trace's probes all sit at draw 0's y. Differences
 // between methods are then differences of the methods, not of their noise.
 // The spectrum estimator's starting directions (Directions), the trace's
-// probes (Probes) and data-set sampling (Sample) have purposes of their own,
-// so adding draws or probes to one method never shifts another's noise.
+// probes (Probes), data-set sampling (Sample, Split), bootstrap resampling
+// and synthetic data have purposes of their own, so adding draws or probes
+// to one method never shifts another's noise.
 package noise
 
 import (
@@ -43,6 +44,12 @@ const (
 	Sample
 	// Split: the paper protocol's validation/test halves of a role.
 	Split
+	// Bootstrap: resampling of scores for confidence intervals.
+	Bootstrap
+	// Synthetic: the pixels of a synthetic OOD set (key: its name).
+	Synthetic
+	// Bench: inputs of throughput benchmarks.
+	Bench
 )
 
 // Stream returns the random stream (seed, purpose, key, index).

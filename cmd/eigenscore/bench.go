@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -19,6 +18,7 @@ import (
 	"github.com/eigenscore/eigenscore/features"
 	"github.com/eigenscore/eigenscore/internal/featcache"
 	"github.com/eigenscore/eigenscore/method"
+	"github.com/eigenscore/eigenscore/noise"
 	"github.com/eigenscore/eigenscore/spectrum"
 )
 
@@ -54,7 +54,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		agreeWith        string
 		n                int
 		seed             uint64
-		noise            noiseFlags
+		levels           noiseFlags
 		batch            int
 	)
 	cmd := &cobra.Command{
@@ -62,7 +62,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Short:   "Compare estimator presets: NFEs per image, throughput against raw denoiser calls, memory and AUROC",
 		Example: `  eigenscore bench --preset fast,default --id fashion-mnist --ood mnist --n 100 --json bench.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sigmas, ts, err := noise.resolve()
+			sigmas, ts, err := levels.resolve()
 			if err != nil {
 				return err
 			}
@@ -163,7 +163,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	noise.register(cmd, "100:300:50")
+	levels.register(cmd, "100:300:50")
 	cmd.Flags().StringSliceVar(&presets, "preset", []string{"fast", "default"}, "presets to compare: "+strings.Join(eigenscore.PresetNames(), ", "))
 	cmd.Flags().StringVar(&id, "id", "fashion-mnist", "ID dataset")
 	cmd.Flags().StringVar(&ood, "ood", "mnist", "OOD dataset")
@@ -192,7 +192,7 @@ func withPreset(base eval.Config, name string, batch int) (eval.Config, eigensco
 // for about two seconds and returns NFEs per second.
 func rawThroughput(ctx context.Context, d denoise.Denoiser, batch int, seed uint64) (float64, error) {
 	dim := d.Shape().Dim()
-	rng := rand.New(rand.NewPCG(seed, 1))
+	rng := noise.Stream(seed, noise.Bench, 0, 0)
 	x := make([]float32, batch*dim)
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())

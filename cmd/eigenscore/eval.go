@@ -21,7 +21,7 @@ import (
 func newEvalCmd(g *globals) *cobra.Command {
 	var (
 		est      estimatorFlags
-		noise    noiseFlags
+		levels   noiseFlags
 		cfg      eval.Config
 		agg, out string
 		methods  string
@@ -36,7 +36,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 		Example: `  eigenscore eval --id fashion-mnist --ood mnist --denoiser gmm --n 200 --json result.json
   eigenscore eval --id fashion-mnist:0-4 --ood fashion-mnist:5-9 --denoiser gmm --n 100`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := spectrumSettings(&est, &noise, agg, &cfg); err != nil {
+			if err := spectrumSettings(&est, &levels, agg, &cfg); err != nil {
 				return err
 			}
 			if cfg.N < 3 || cfg.Draws < 1 {
@@ -119,7 +119,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 		},
 	}
 	est.register(cmd)
-	noise.register(cmd, "100:300:50")
+	levels.register(cmd, "100:300:50")
 	cmd.Flags().StringVar(&cfg.ID, "id", "fashion-mnist", "in-distribution dataset (name[:classes] or IDX path)")
 	cmd.Flags().StringVar(&cfg.OOD, "ood", "mnist", "out-of-distribution dataset")
 	cmd.Flags().StringVar(&cfg.Denoiser, "denoiser", "", "denoiser: gmm, a path to an ONNX model, or empty for the shipped network trained on --id")
