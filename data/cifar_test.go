@@ -9,7 +9,7 @@ import (
 
 // cifarRecords builds n records with the given label bytes per record and
 // pixel byte k of record r equal to (7*r + 3*k) mod 256.
-func cifarRecords(t *testing.T, labels [][]byte) []byte {
+func cifarRecords(t testing.TB, labels [][]byte) []byte {
 	t.Helper()
 	var out []byte
 	for r, ls := range labels {

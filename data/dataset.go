@@ -3,9 +3,12 @@
 package data
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/eigenscore/eigenscore/denoise"
@@ -143,3 +146,48 @@ func FormatClasses(classes []int) string {
 
 // ByteToUnit maps a byte pixel 0..255 to [-1, 1].
 func ByteToUnit(b byte) float32 { return float32(b)/127.5 - 1 }
+
+// maxImageValues bounds C·H·W of one image read from a file. It is far above
+// any real dataset (MNIST 784, CIFAR and SVHN 3072, 3×512×512 = 786432) and
+// low enough that Dim cannot overflow and one image fits in 256 MiB of
+// float32, so a corrupt header announcing zero images of 2³¹×2³¹ pixels is
+// refused instead of making later code allocate one such image.
+const maxImageValues = 1 << 26
+
+// checkImageShape reports a shape that is not positive or whose images hold
+// more than maxImageValues values; the error reads "images of shape …".
+func checkImageShape(s denoise.Shape) error {
+	if s.C <= 0 || s.H <= 0 || s.W <= 0 {
+		return fmt.Errorf("images of shape %dx%dx%d (C×H×W) are empty, expected positive sizes", s.C, s.H, s.W)
+	}
+	if s.H > maxImageValues/s.C || s.W > maxImageValues/(s.C*s.H) {
+		return fmt.Errorf("images of shape %dx%dx%d (C×H×W) are too large, expected at most %d values per image", s.C, s.H, s.W, maxImageValues)
+	}
+	return nil
+}
+
+// readGrowFirst is the first buffer readFullGrow allocates.
+const readGrowFirst = 64 << 10
+
+// readFullGrow reads exactly n bytes from r, with io.ReadFull's errors (EOF
+// when nothing was read, io.ErrUnexpectedEOF when some was), returning what
+// it read. It allocates as the bytes arrive, doubling from 64 KiB and never
+// past n, so that a header announcing more bytes than follow costs about
+// twice what really follows rather than n.
+func readFullGrow(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, readGrowFirst))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n-len(buf), cap(buf)))
+		}
+		m, err := io.ReadFull(r, buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(buf) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+	}
+	return buf, nil
+}

@@ -3,7 +3,6 @@ package data
 import (
 	"fmt"
 	"image"
-	"image/color"
 	_ "image/jpeg" // register the JPEG decoder
 	_ "image/png"  // register the PNG decoder
 	"io/fs"
@@ -15,7 +14,6 @@ import (
 	"sync"
 
 	"github.com/eigenscore/eigenscore/denoise"
-	"golang.org/x/image/draw"
 )
 
 // FolderOptions controls LoadImageFolder.
@@ -43,7 +41,8 @@ var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
 // dir, sorted by path, as a size×size dataset named after dir: each image is
 // center-cropped to a square and resized with Catmull-Rom (copied unscaled
 // when the crop is already size×size). Transparent pixels are composited on
-// black. Labels are set only with opts.Classes.
+// black. Labels are set only with opts.Classes. The conversion is
+// DecodeImage's (imageToCHW), so an image gives the same values either way.
 func LoadImageFolder(dir string, size int, opts FolderOptions) (*Dataset, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("data: image folder %s: size %d, expected a positive image side", dir, size)
@@ -175,8 +174,8 @@ func findImages(dir string, recursive bool) ([]string, error) {
 	return files, nil
 }
 
-// loadImageInto decodes path, center-crops and resizes it into dst
-// (scratch), and writes its C×H×W values in [-1, 1] to out.
+// loadImageInto decodes path and converts it into out (C×H×W values in
+// [-1, 1]) by imageToCHW, with dst (size×size) as scratch.
 func loadImageInto(path string, dst *image.RGBA, out []float32, gray bool) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -187,36 +186,8 @@ func loadImageInto(path string, dst *image.RGBA, out []float32, gray bool) error
 	if err != nil {
 		return fmt.Errorf("data: image %s: cannot decode as PNG or JPEG: %w", path, err)
 	}
-	b := src.Bounds()
-	side := min(b.Dx(), b.Dy())
-	if side == 0 {
-		return fmt.Errorf("data: image %s: empty %s image (%dx%d)", path, format, b.Dx(), b.Dy())
-	}
-	crop := image.Rect(0, 0, side, side).Add(b.Min).Add(image.Pt((b.Dx()-side)/2, (b.Dy()-side)/2))
-	size := dst.Rect.Dx()
-	// Drawing Over the cleared (transparent black) scratch leaves each pixel
-	// premultiplied by its alpha: composited on black.
-	clear(dst.Pix)
-	if side == size {
-		draw.Copy(dst, image.Point{}, src, crop, draw.Over, nil)
-	} else {
-		draw.CatmullRom.Scale(dst, dst.Rect, src, crop, draw.Over, nil)
-	}
-
-	plane := size * size
-	for y := range size {
-		for x := range size {
-			o := dst.PixOffset(x, y)
-			r, g, bl := dst.Pix[o], dst.Pix[o+1], dst.Pix[o+2]
-			i := y*size + x
-			if gray {
-				out[i] = ByteToUnit(color.GrayModel.Convert(color.RGBA{r, g, bl, 255}).(color.Gray).Y)
-				continue
-			}
-			out[i] = ByteToUnit(r)
-			out[plane+i] = ByteToUnit(g)
-			out[2*plane+i] = ByteToUnit(bl)
-		}
+	if err := imageToCHW(src, dst, out, gray); err != nil {
+		return fmt.Errorf("data: image %s: %s %w", path, format, err)
 	}
 	return nil
 }

@@ -12,8 +12,9 @@ import (
 	"github.com/eigenscore/eigenscore/denoise"
 )
 
-func writeIDX(t *testing.T, path string, magic []byte, dims []uint32, values []byte, gz bool) {
-	t.Helper()
+// idxBytes lays out an IDX file: magic, big-endian dimensions, values,
+// gzip-compressed when gz.
+func idxBytes(magic []byte, dims []uint32, values []byte, gz bool) []byte {
 	var buf bytes.Buffer
 	buf.Write(magic)
 	for _, d := range dims {
@@ -28,7 +29,12 @@ func writeIDX(t *testing.T, path string, magic []byte, dims []uint32, values []b
 		w.Close()
 		b = z.Bytes()
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	return b
+}
+
+func writeIDX(t *testing.T, path string, magic []byte, dims []uint32, values []byte, gz bool) {
+	t.Helper()
+	if err := os.WriteFile(path, idxBytes(magic, dims, values, gz), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

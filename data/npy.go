@@ -106,9 +106,6 @@ func LoadNPY(path string) (*Dataset, error) { return LoadNPYRange(path, NPYAuto)
 // ByteToUnit; float32 and float64 values map to [-1, 1] by rule r. The
 // dataset is named after the file and has no labels.
 func LoadNPYRange(path string, r NPYRange) (*Dataset, error) {
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("data: NPY file %s: "+format, append([]any{path}, args...)...)
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: NPY file: %w", err)
@@ -116,7 +113,21 @@ func LoadNPYRange(path string, r NPYRange) (*Dataset, error) {
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fail("%v", err)
+		return nil, fmt.Errorf("data: NPY file %s: %w", path, err)
+	}
+	d, err := readNPY(path, f, fi.Size(), r)
+	if err != nil {
+		return nil, err
+	}
+	d.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	return d, nil
+}
+
+// readNPY reads a .npy array of total bytes from f as LoadNPYRange
+// does, into an unnamed dataset; src names the input in errors.
+func readNPY(src string, f io.Reader, total int64, r NPYRange) (*Dataset, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("data: NPY file %s: "+format, append([]any{src}, args...)...)
 	}
 	br := bufio.NewReader(f)
 
@@ -143,8 +154,8 @@ func LoadNPYRange(path string, r NPYRange) (*Dataset, error) {
 	default:
 		return nil, fail("format version %d.%d, expected 1.0, 2.0 or 3.0", major, pre[7])
 	}
-	if hlen > maxNPYHeader || off+hlen > fi.Size() {
-		return nil, fail("truncated or corrupt: header announces %d bytes, the file has %d in all", hlen, fi.Size())
+	if hlen > maxNPYHeader || off+hlen > total {
+		return nil, fail("truncated or corrupt: header announces %d bytes, the file has %d in all", hlen, total)
 	}
 	hdr := make([]byte, hlen)
 	if _, err := io.ReadFull(br, hdr); err != nil {
@@ -189,9 +200,12 @@ func LoadNPYRange(path string, r NPYRange) (*Dataset, error) {
 	if h == 0 || w == 0 {
 		return nil, fail("bad shape %v: images are empty", shape)
 	}
+	if err := checkImageShape(denoise.Shape{C: c, H: h, W: w}); err != nil {
+		return nil, fail("bad shape %v: %v", shape, err)
+	}
 	// The value count is capped at avail+1 (more cannot fit) so that a
 	// corrupt shape cannot overflow it.
-	avail := fi.Size() - off - hlen
+	avail := total - off - hlen
 	count, need := int64(1), float64(size)
 	for _, d := range shape {
 		need *= float64(d)
@@ -236,8 +250,7 @@ func LoadNPYRange(path string, r NPYRange) (*Dataset, error) {
 		val = func(i int) float32 { return scale(get(i)) }
 	}
 
-	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	d := &Dataset{Name: name, Shape: denoise.Shape{C: c, H: h, W: w}, Pixels: make([]float32, count)}
+	d := &Dataset{Shape: denoise.Shape{C: c, H: h, W: w}, Pixels: make([]float32, count)}
 	if nchw {
 		for i := range d.Pixels {
 			d.Pixels[i] = val(i)

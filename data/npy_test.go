@@ -258,7 +258,11 @@ func TestLoadNPYErrors(t *testing.T) {
 		{"shape1.npy", npyBytes(npyDict("|u1", 8), make([]byte, 8)), []string{"bad shape [8]"}},
 		{"chan.npy", npyBytes(npyDict("|u1", 1, 2, 2, 2), make([]byte, 8)), []string{"bad shape [1 2 2 2]"}},
 		{"empty.npy", npyBytes(npyDict("|u1", 1, 0, 2), nil), []string{"empty"}},
-		{"huge.npy", npyBytes(npyDict("|u1", 1<<30, 1<<30, 1<<30), nil), []string{"truncated data"}},
+		{"huge.npy", npyBytes(npyDict("|u1", 1<<31-1, 3, 64, 64), nil), []string{"truncated data"}},
+		// Zero images, but each one would be 2⁶⁰ values: Dim would
+		// overflow for C=3, and one image is too large to allocate anyway.
+		{"hugeimg.npy", npyBytes(npyDict("|u1", 1<<30, 1<<30, 1<<30), nil), []string{"bad shape", "too large"}},
+		{"hugeempty.npy", npyBytes(npyDict("|u1", 0, 3, 1<<31-1, 1<<31-1), nil), []string{"bad shape", "too large"}},
 		{"fortran.npy", npyBytes("{'descr': '|u1', 'fortran_order': True, 'shape': (1, 2, 2), }", make([]byte, 4)), []string{"Fortran order"}},
 		{"dict.npy", npyBytes("{'descr': '|u1', 'shape': (1, 2, 2), }", make([]byte, 4)), []string{"bad header", "fortran_order"}},
 	} {

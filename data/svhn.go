@@ -117,7 +117,22 @@ func (a *matArray) isFloatClass() bool {
 // NPY rule of LoadNPY) and y [N,1] (any numeric class, integral 1-10 or 0),
 // with label 10 mapped to 0. Other variables are skipped.
 func LoadSVHN(path string) (*Dataset, error) {
-	vars, err := readMAT(path, map[string]bool{"X": true, "y": true})
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: MAT-file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("data: MAT-file %s: %w", path, err)
+	}
+	return readSVHN(path, f, fi.Size())
+}
+
+// readSVHN reads an SVHN MAT-file of size bytes from r as LoadSVHN does;
+// path names the input in errors.
+func readSVHN(path string, r io.ReaderAt, size int64) (*Dataset, error) {
+	vars, err := readMAT(path, r, size, map[string]bool{"X": true, "y": true})
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +179,9 @@ func LoadSVHN(path string) (*Dataset, error) {
 	h, w := dims[0], dims[1]
 	if h == 0 || w == 0 {
 		return nil, fmt.Errorf("data: SVHN file %s: X has empty images, dimensions %v", path, dims)
+	}
+	if err := checkImageShape(denoise.Shape{C: c, H: h, W: w}); err != nil {
+		return nil, fmt.Errorf("data: SVHN file %s: X has dimensions %v: %w", path, dims, err)
 	}
 
 	unit, err := matToUnit(x)
@@ -214,25 +232,16 @@ func matToUnit(a *matArray) (func(i int) float32, error) {
 	return func(i int) float32 { return scale(a.at(i)) }, nil
 }
 
-// readMAT reads the named numeric variables of a level-5 MAT-file; the others
-// are skipped. A wanted variable that is not a real numeric array is an error.
-func readMAT(path string, want map[string]bool) (map[string]*matArray, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("data: MAT-file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("data: MAT-file %s: %w", path, err)
-	}
-	size := fi.Size()
+// readMAT reads the named numeric variables of a level-5 MAT-file of size
+// bytes from f; the others are skipped. A wanted variable that is not a real
+// numeric array is an error. path names the input in errors.
+func readMAT(path string, f io.ReaderAt, size int64, want map[string]bool) (map[string]*matArray, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("data: MAT-file %s: "+format, append([]any{path}, args...)...)
 	}
 
 	var hdr [matHeaderLen]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+	if _, err := io.ReadFull(io.NewSectionReader(f, 0, size), hdr[:]); err != nil {
 		return nil, fail("too short for the 128-byte MAT header (%v)", err)
 	}
 	var order binary.ByteOrder
@@ -266,6 +275,7 @@ func readMAT(path string, want map[string]bool) (map[string]*matArray, error) {
 		}
 		body := io.NewSectionReader(f, pos+8, n)
 		var v *matArray
+		var err error
 		switch typ {
 		case miMATRIX:
 			v, err = readMATMatrix(body, n, order, want)
@@ -412,8 +422,10 @@ func (m *matSub) next() (typ uint32, data []byte, err error) {
 		}
 		padded = n
 	}
-	data = make([]byte, padded)
-	if _, err := io.ReadFull(m.r, data); err != nil {
+	// In a compressed array m.left is only bounded by the zlib ratio, so
+	// allocate as the bytes arrive rather than all n up front.
+	data, err = readFullGrow(m.r, int(padded))
+	if err != nil {
 		return 0, nil, fmt.Errorf("reading %d bytes: %w", n, noEOF(err))
 	}
 	m.left -= padded

@@ -14,10 +14,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -42,23 +44,27 @@ func main() {
 
 // options are the command-line flags.
 type options struct {
-	addr, model, shape    string
-	clients, images       int
-	requests              int
-	duration, timeout     time.Duration
-	token                 string
-	dataSpec, dataDir     string
-	serverPID             int
-	jsonPath              string
-	honorRetryAfter       bool
-	verbose, quiet        bool
-	lookup                lookupFunc // resolver for the loopback check; nil means DNS
-	stdout                io.Writer  // where the summary line goes; nil means os.Stdout
-	loadDataset           func(spec data.Spec) (*data.Dataset, error) // nil means data.Load of the test split
+	addr, model, shape string
+	clients, images    int
+	requests           int
+	duration, timeout  time.Duration
+	token              string
+	dataSpec, dataDir  string
+	serverPID          int
+	jsonPath           string
+	honorRetryAfter    bool
+	verbose, quiet     bool
+	lookup             lookupFunc                                  // resolver for the loopback check; nil means DNS
+	stdout             io.Writer                                   // where the summary line goes; nil means os.Stdout
+	loadDataset        func(spec data.Spec) (*data.Dataset, error) // nil means data.Load of the test split
 }
 
-func newRoot() *cobra.Command {
-	o := &options{}
+// newRoot is the command with default hooks.
+func newRoot() *cobra.Command { return newCommand(&options{}) }
+
+// newCommand is the command writing its flags into o, whose hooks (lookup,
+// stdout, loadDataset) tests may set.
+func newCommand(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "eigenscore-load",
 		Short: "Bounded load generator for the eigenscore scoring service (loopback only)",
@@ -67,10 +73,10 @@ machine from --clients concurrent workers, --images images per request, until
 --requests requests have been sent or --duration has passed, whichever comes
 first. It prints one summary line (and writes --json), e.g.
 
-  clients=16 images/request=1 requests=200 ok=200 429=0 503=0 504=0 other=0 timeouts=0 errors=0 bad_responses=0 images/s=12.3 p50=1.200s p95=1.500s p99=1.700s peak_rss_mb=812.4
+  clients=16 images/request=1 requests=200 ok=200 429=0 503=0 504=0 other=0 timeouts=0 errors=0 bad_responses=0 cancelled=0 images/s=12.30 p50=1.200s p95=1.500s p99=1.700s peak_rss_mb=812.4
 
 It refuses any address that is not loopback.`,
-		Example: `  eigenscore-load --addr localhost:8080 --clients 16 --images 4 --requests 400 --server-pid $(pgrep -n eigenscore) --json run.json`,
+		Example:       `  eigenscore-load --addr localhost:8080 --clients 16 --images 4 --requests 400 --server-pid $(pgrep -n eigenscore) --json run.json`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -224,8 +230,8 @@ func (o *options) report(sum *Summary) error {
 	if _, err := fmt.Fprintln(out, sum.Line()); err != nil {
 		return fmt.Errorf("writing the summary: %w", err)
 	}
-	for kind, msg := range sum.ErrorSamples {
-		slog.Warn("sample failure", "kind", kind, "msg", msg)
+	for _, kind := range slices.Sorted(maps.Keys(sum.ErrorSamples)) {
+		slog.Info("first failure", "kind", kind, "msg", sum.ErrorSamples[kind])
 	}
 	if o.jsonPath == "" {
 		return nil
