@@ -6,6 +6,7 @@ BIN := bin/eigenscore
 
 build:
 	$(GO) build -o $(BIN) ./cmd/eigenscore
+	$(GO) build -o bin/eigenscore-load ./cmd/eigenscore-load
 
 deps:
 	./scripts/install-deps.sh
@@ -34,6 +35,10 @@ fuzz:
 	$(GO) test -run XXX -fuzz 'FuzzDecode$$' -fuzztime 10s .
 	$(GO) test -run XXX -fuzz 'FuzzOptions$$' -fuzztime 10s .
 	$(GO) test -run XXX -fuzz 'FuzzDecode$$' -fuzztime 10s ./detector
+	$(GO) test -run XXX -fuzz 'FuzzDecodeScoreRequest$$' -fuzztime 10s ./serve
+	$(GO) test -run XXX -fuzz 'FuzzDecodeInferRequest$$' -fuzztime 10s ./serve
+	for t in FuzzIDX FuzzNPY FuzzMAT FuzzDecodeImage; do $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime 5s ./data || exit 1; done
+	$(GO) test -run XXX -fuzz '^FuzzCIFAR$$' -fuzztime 5s -fuzzminimizetime 1s ./data
 
 test-tools: deps
 	/usr/bin/python3 -m unittest discover -s tools -v

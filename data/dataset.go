@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"sort"
 
 	"github.com/eigenscore/eigenscore/denoise"
@@ -103,11 +102,15 @@ func (d *Dataset) FilterClasses(classes []int) (*Dataset, error) {
 	return out, nil
 }
 
-// Validate checks that the pixel count matches the shape and that every value
-// is finite.
+// Validate checks that the shape is positive and at most maxImageValues
+// values an image (so that Dim cannot overflow), that the pixel count
+// matches it and that every value is finite.
 func (d *Dataset) Validate() error {
 	if d.C <= 0 || d.H <= 0 || d.W <= 0 {
 		return fmt.Errorf("data: %s has invalid shape %dx%dx%d", d.Name, d.C, d.H, d.W)
+	}
+	if err := checkImageShape(d.Shape); err != nil {
+		return fmt.Errorf("data: %s has %w", d.Name, err)
 	}
 	if len(d.Pixels)%d.Dim() != 0 {
 		return fmt.Errorf("data: %s has %d values, not a multiple of the image size %d", d.Name, len(d.Pixels), d.Dim())
@@ -178,9 +181,9 @@ func readFullGrow(r io.Reader, n int) ([]byte, error) {
 	buf := make([]byte, 0, min(n, readGrowFirst))
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(n-len(buf), cap(buf)))
+			buf = append(make([]byte, 0, min(n, 2*cap(buf))), buf...)
 		}
-		m, err := io.ReadFull(r, buf[len(buf):min(cap(buf), n)])
+		m, err := io.ReadFull(r, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]
 		if err != nil {
 			if errors.Is(err, io.EOF) && len(buf) > 0 {

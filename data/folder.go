@@ -47,6 +47,13 @@ func LoadImageFolder(dir string, size int, opts FolderOptions) (*Dataset, error)
 	if size <= 0 {
 		return nil, fmt.Errorf("data: image folder %s: size %d, expected a positive image side", dir, size)
 	}
+	c := 3
+	if opts.Gray {
+		c = 1
+	}
+	if err := checkImageShape(denoise.Shape{C: c, H: size, W: size}); err != nil {
+		return nil, fmt.Errorf("data: image folder %s: size %d: %w", dir, size, err)
+	}
 	files, labels, err := listImages(dir, opts)
 	if err != nil {
 		return nil, err
@@ -67,10 +74,6 @@ func LoadImageFolder(dir string, size int, opts FolderOptions) (*Dataset, error)
 		}
 	}
 
-	c := 3
-	if opts.Gray {
-		c = 1
-	}
 	dim := c * size * size
 	d := &Dataset{Name: filepath.Base(filepath.Clean(dir)), Shape: denoise.Shape{C: c, H: size, W: size}, Pixels: make([]float32, len(files)*dim), Labels: labels}
 

@@ -19,6 +19,10 @@ import (
 // dataset that checkLoaded accepts, never panic, hang or allocate more than
 // the input can hold. Seeds are valid files made by the tests' own writers,
 // plus cut and corrupted variants; testdata/fuzz/FuzzXXX holds a few more.
+//
+// Run one at a time, e.g. go test ./data/ -run '^$' -fuzz '^FuzzMAT$'
+// -fuzztime 20s. FuzzCIFAR's inputs are whole 3073-byte records, which Go's
+// minimizer is slow on: add -fuzzminimizetime 1s or it spends its time there.
 
 // checkLoaded checks the invariants of a dataset a reader accepted: a
 // positive shape of at most maxImageValues values, a whole number of images,

@@ -38,7 +38,8 @@ const MaxImagePixels = 4096 * 4096
 //
 // Errors name the problem: not a PNG or JPEG image, a corrupt image, an
 // image larger than MaxImagePixels, or a shape other than C 1 or 3 with
-// positive H and W.
+// positive H and W. The header bytes read for the size check are kept to
+// decode from; bound r (e.g. http.MaxBytesReader) to bound them.
 func DecodeImage(r io.Reader, shape denoise.Shape) ([]float32, error) {
 	return decodeImage(r, shape, MaxImagePixels)
 }

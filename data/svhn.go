@@ -426,7 +426,7 @@ func (m *matSub) next() (typ uint32, data []byte, err error) {
 	// allocate as the bytes arrive rather than all n up front.
 	data, err = readFullGrow(m.r, int(padded))
 	if err != nil {
-		return 0, nil, fmt.Errorf("reading %d bytes: %w", n, noEOF(err))
+		return 0, nil, fmt.Errorf("truncated: the element announces %d bytes, %d follow: %w", n, len(data), noEOF(err))
 	}
 	m.left -= padded
 	return word, data[:n], nil

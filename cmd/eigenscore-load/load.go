@@ -49,17 +49,23 @@ type outcome struct {
 
 // imageSource hands out the images of a dataset round-robin as request bodies.
 type imageSource struct {
-	ds *data.Dataset
+	ds  *data.Dataset
+	pad int // bytes of white space in each body
 }
 
-func newImageSource(ds *data.Dataset) *imageSource { return &imageSource{ds: ds} }
+func newImageSource(ds *data.Dataset, pad int) *imageSource { return &imageSource{ds: ds, pad: pad} }
 
 // body is the JSON body of request k carrying n images: images k·n … k·n+n−1
-// of the dataset, modulo its length.
+// of the dataset, modulo its length, after pad bytes of white space (valid
+// JSON, to measure how the server holds large bodies).
 func (s *imageSource) body(k, n int) []byte {
 	dim := s.ds.Dim()
-	b := make([]byte, 0, 16+n*(dim*6+3))
-	b = append(b, `{"images":[`...)
+	b := make([]byte, 0, s.pad+16+n*(dim*6+3))
+	b = append(b, `{"images":`...)
+	for range s.pad {
+		b = append(b, ' ')
+	}
+	b = append(b, '[')
 	for j := range n {
 		if j > 0 {
 			b = append(b, ',')

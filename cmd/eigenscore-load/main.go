@@ -53,6 +53,7 @@ type options struct {
 	serverPID          int
 	jsonPath           string
 	honorRetryAfter    bool
+	padBytes           int
 	verbose, quiet     bool
 	lookup             lookupFunc                                  // resolver for the loopback check; nil means DNS
 	stdout             io.Writer                                   // where the summary line goes; nil means os.Stdout
@@ -104,6 +105,7 @@ It refuses any address that is not loopback.`,
 	f.StringVar(&o.shape, "shape", "", "image shape CxHxW, e.g. 1x28x28 (default: ask /v2/models/{name}, else 1x28x28)")
 	f.IntVar(&o.serverPID, "server-pid", 0, "server process to read peak RSS of (/proc/PID/status VmHWM, and VmRSS sampled every 100ms)")
 	f.StringVar(&o.jsonPath, "json", "", "write the summary as JSON to this file")
+	f.IntVar(&o.padBytes, "pad-bytes", 0, "white space added to every request body (valid JSON), to measure how the server holds large bodies")
 	f.BoolVar(&o.honorRetryAfter, "honor-retry-after", true, "after a 429, a client waits the Retry-After seconds before its next request")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "debug logging")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "warnings only on stderr")
@@ -171,7 +173,7 @@ func run(ctx context.Context, o *options) error {
 		client: client, url: base.JoinPath("v1", "score").String(), token: o.token,
 		clients: o.clients, images: o.images, requests: o.requests,
 		duration: o.duration, timeout: o.timeout, honorRetryAfter: o.honorRetryAfter,
-		source: newImageSource(ds),
+		source: newImageSource(ds, o.padBytes),
 	}
 	slog.Info("running", "url", lt.url, "clients", o.clients, "images", o.images, "requests", o.requests, "duration", o.duration, "data", ds.Name, "shape", shape)
 	res := lt.run(ctx)

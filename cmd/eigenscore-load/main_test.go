@@ -625,7 +625,7 @@ func TestValidateBounds(t *testing.T) {
 
 func TestBodyRoundRobin(t *testing.T) {
 	ds := &data.Dataset{Shape: denoise.Shape{C: 1, H: 1, W: 2}, Pixels: []float32{0, 0.5, -1, 1, 0.25, -0.125}}
-	src := newImageSource(ds)
+	src := newImageSource(ds, 0)
 	for _, tc := range []struct {
 		k, n int
 		want [][]float64
