@@ -41,8 +41,8 @@ for images in 1 16; do
 	done
 done
 
-# Overload: 64 clients × 16 images with a 5 s client timeout, the server's deadline set to match.
-start --request-timeout 5s
+# Overload: 64 clients × 16 images with a 5 s client timeout; the server's deadline set just below it.
+start --request-timeout 4500ms
 load overload --clients 64 --images 16 --requests 320 --duration 40s --timeout 5s --honor-retry-after=false
 stop
 

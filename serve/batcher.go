@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,8 +46,9 @@ type batcher struct {
 	limit    int           // images queued or being scored, at most
 	delay    time.Duration // how long a partial batch waits for more jobs
 
-	mu      sync.Mutex
-	queue   []*job
+	mu       sync.Mutex
+	lastJobs int // jobs in the last batch: 1 means no concurrency to wait for
+	queue    []*job
 	pending int // images queued or being scored
 	closed  bool
 	wake    chan struct{}
@@ -62,6 +64,20 @@ func newBatcher(det *eigenscore.Detector, m *eigenscore.Model, maxBatch, limit i
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	go b.loop()
 	return b
+}
+
+// warmUp scores a few blank images once, so that the model's first real
+// batch is not slowed by its set-up and admission has a throughput to
+// judge deadlines by from the first request (a small batch runs slower per
+// image than a full one, so the estimate errs on the side of refusing).
+func (b *batcher) warmUp(ctx context.Context, images int) error {
+	t0 := time.Now()
+	ds := &data.Dataset{Name: "warm-up", Shape: b.shape, Pixels: make([]float32, images*b.shape.Dim())}
+	if _, err := b.det.Score(ctx, b.m, ds, nil); err != nil {
+		return fmt.Errorf("serve: warming up the model: %w", err)
+	}
+	b.observe(images, time.Since(t0))
+	return nil
 }
 
 // submit queues n images and waits for their results, for ctx to end, or
@@ -158,9 +174,11 @@ func (b *batcher) loop() {
 
 // next takes whole jobs from the queue, up to maxBatch images (a larger job
 // goes alone), dropping jobs whose context has ended. It waits while the
-// queue is empty, lets a partial batch wait up to delay for more jobs (the
-// clients of the last batch are sending their next requests), and reports
-// false once closed and drained.
+// queue is empty; when requests arrive concurrently (more than one job
+// queued, or in the last batch) it lets a partial batch wait up to delay
+// for more jobs, since the clients of the last batch are sending their next
+// requests; a lone client never waits. It reports false once closed and
+// drained.
 func (b *batcher) next() ([]*job, bool) {
 	waited := false
 	for {
@@ -169,7 +187,8 @@ func (b *batcher) next() ([]*job, bool) {
 		for _, j := range b.queue {
 			waiting += j.n
 		}
-		if waiting > 0 && waiting < b.maxBatch && !b.closed && !waited && b.delay > 0 {
+		concurrent := len(b.queue) > 1 || b.lastJobs > 1
+		if waiting > 0 && waiting < b.maxBatch && concurrent && !b.closed && !waited && b.delay > 0 {
 			b.mu.Unlock()
 			waited = true
 			time.Sleep(b.delay)
@@ -192,6 +211,9 @@ func (b *batcher) next() ([]*job, bool) {
 			images += j.n
 		}
 		closed := b.closed
+		if len(batch) > 0 {
+			b.lastJobs = len(batch)
+		}
 		b.mu.Unlock()
 		if len(batch) > 0 {
 			return batch, true

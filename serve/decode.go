@@ -37,7 +37,75 @@ type tensorReader struct {
 }
 
 func newTensorReader(r io.Reader, maxValues int) *tensorReader {
-	return &tensorReader{dec: json.NewDecoder(r), maxValues: maxValues}
+	return &tensorReader{dec: json.NewDecoder(&compactJSON{r: r}), maxValues: maxValues}
+}
+
+// maxToken is the longest number, string or literal a request may hold.
+const maxToken = 4096
+
+// compactJSON reads a JSON body, keeping one byte of each run of white space
+// between tokens and refusing any number, string or literal longer than
+// maxToken bytes. encoding/json's Decoder buffers the token it scans and
+// the white space before it, so without this a body of 32 MiB of spaces, or
+// one 32 MiB number, would be held whole; with it the decoder holds about
+// maxToken bytes whatever the body.
+type compactJSON struct {
+	r                 io.Reader
+	inString, escaped bool
+	space             bool // the last byte kept was white space
+	run               int  // bytes of the current token so far
+}
+
+func (c *compactJSON) Read(p []byte) (int, error) {
+	for {
+		n, err := c.r.Read(p)
+		w := 0
+		for _, b := range p[:n] {
+			keep, tooLong := c.step(b)
+			if tooLong {
+				return 0, fmt.Errorf("a number, string or literal longer than %d bytes", maxToken)
+			}
+			if keep {
+				p[w] = b
+				w++
+			}
+		}
+		if w > 0 || err != nil || n == 0 {
+			return w, err
+		}
+	}
+}
+
+// step advances the scanner over b and says whether to keep it.
+func (c *compactJSON) step(b byte) (keep, tooLong bool) {
+	if c.inString {
+		c.run++
+		switch {
+		case c.escaped:
+			c.escaped = false
+		case b == '\\':
+			c.escaped = true
+		case b == '"':
+			c.inString, c.run = false, 0
+		}
+		return true, c.run > maxToken
+	}
+	switch b {
+	case ' ', '\t', '\n', '\r':
+		if c.space {
+			return false, false
+		}
+		c.space, c.run = true, 0
+		return true, false
+	case '"':
+		c.inString, c.run = true, 1
+	case '{', '}', '[', ']', ',', ':':
+		c.run = 0
+	default:
+		c.run++
+	}
+	c.space = false
+	return true, c.run > maxToken
 }
 
 // errTooMany marks a body that holds more values than allowed (413).

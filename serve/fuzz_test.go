@@ -2,6 +2,9 @@ package serve
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -72,5 +75,31 @@ func TestDecodeDeepNesting(t *testing.T) {
 	body = `{"inputs": [{"parameters": ` + strings.Repeat("[", 100_000) + `]}]}`
 	if _, err := decodeInferRequest(strings.NewReader(body), fuzzShape, 3); err == nil || !strings.Contains(err.Error(), "nested") {
 		t.Errorf("deep nesting in parameters: %v", err)
+	}
+}
+
+// compactJSON keeps the meaning of a body (strings untouched, white space
+// outside them squeezed), decodes a body padded with 32 MiB of spaces, and
+// refuses an over-long token.
+func TestCompactJSON(t *testing.T) {
+	in := `{ "a" :  [1,   2.5e3 ,"x  \"  y\\"],` + "\n\t" + `"b": null }`
+	out, err := io.ReadAll(&compactJSON{r: strings.NewReader(in)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if err := json.Unmarshal([]byte(in), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &b); err != nil || !reflect.DeepEqual(a, b) {
+		t.Errorf("compacted %q means %v, the original %v (%v)", out, b, a, err)
+	}
+	padded := `{"images":` + strings.Repeat(" ", 32<<20) + `[[0, 0.5, -1, 1]]}`
+	if _, n, err := decodeScoreRequest(strings.NewReader(padded), fuzzShape, 3); err != nil || n != 1 {
+		t.Errorf("padded body: %d images, %v", n, err)
+	}
+	long := `{"images": [[0, 0.5, -1, 1` + strings.Repeat("0", 5000) + `]]}`
+	if _, _, err := decodeScoreRequest(strings.NewReader(long), fuzzShape, 3); err == nil || !strings.Contains(err.Error(), "longer than 4096 bytes") {
+		t.Errorf("long number: %v", err)
 	}
 }

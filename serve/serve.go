@@ -54,7 +54,7 @@ type Options struct {
 	MaxBatch       int           // images of concurrent requests scored together [64]
 	BatchDelay     time.Duration // how long a partial batch waits for more requests [5 ms]
 	RequestTimeout time.Duration // deadline of a request from arrival [30 s]
-	MaxDecodes     int           // request bodies decoded at once [2·cores]
+	MaxDecodes     int           // request bodies decoded at once [cores]
 	// Token, when not empty, is required as "Authorization: Bearer TOKEN"
 	// on every endpoint but the health checks.
 	Token string
@@ -86,7 +86,7 @@ func (o Options) withDefaults() Options {
 		o.RequestTimeout = 30 * time.Second
 	}
 	if o.MaxDecodes <= 0 {
-		o.MaxDecodes = 2 * runtime.NumCPU()
+		o.MaxDecodes = runtime.NumCPU()
 	}
 	if o.ModelName == "" {
 		o.ModelName = "eigenscore"
@@ -115,7 +115,9 @@ type Server struct {
 }
 
 // New returns a server for a detector and the model it was fitted with,
-// and starts its scoring worker; Close stops it.
+// warms the model up on a few blank images (which also gives admission
+// control its first throughput estimate) and starts its scoring worker;
+// Close stops it.
 func New(det *eigenscore.Detector, m *eigenscore.Model, opts Options) (*Server, error) {
 	if m.ID() != det.Model().ID {
 		return nil, fmt.Errorf("serve: the model is %s but the detector was fitted with %s", m.ID(), det.Model().ID)
@@ -131,6 +133,10 @@ func New(det *eigenscore.Detector, m *eigenscore.Model, opts Options) (*Server, 
 	s.latency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eigenscore_request_seconds", Help: "Time to answer a score request.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)})
 	nfe := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eigenscore_denoiser_evaluations_total", Help: "Denoiser evaluations (NFEs) spent."}, func() float64 { return float64(m.NFE()) })
 	s.batch = newBatcher(det, m, opts.MaxBatch, opts.QueueImages, opts.BatchDelay)
+	if err := s.batch.warmUp(context.Background(), min(4, opts.MaxBatch)); err != nil {
+		s.batch.close()
+		return nil, err
+	}
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eigenscore_queued_images", Help: "Images queued or being scored."}, func() float64 { return float64(s.batch.queued()) })
 	s.reg.MustRegister(s.requests, s.images, s.flagged, s.latency, nfe, queued,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

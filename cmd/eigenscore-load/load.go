@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/eigenscore/eigenscore/data"
@@ -28,13 +29,14 @@ const (
 	kind504                     // the server's request deadline passed
 	kindOther                   // any other status
 	kindTimeout                 // the client's --timeout passed
-	kindError                   // transport error: refused, reset, …
+	kindError                   // transport error after connecting: reset, EOF, …
+	kindRefused                 // the connection was refused: the request never reached a server
 	kindCancelled               // still in flight when --duration passed or the run was interrupted
 	numKinds
 )
 
 // kindNames are the names kinds have in the summary and in error samples.
-var kindNames = [numKinds]string{"ok", "bad_responses", "429", "503", "504", "other", "timeouts", "errors", "cancelled"}
+var kindNames = [numKinds]string{"ok", "bad_responses", "429", "503", "504", "other", "timeouts", "errors", "refused", "cancelled"}
 
 func (k kind) String() string { return kindNames[k] }
 
@@ -209,6 +211,8 @@ func failure(run, req context.Context, err error) outcome {
 	case errors.Is(req.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout():
 		return outcome{kind: kindTimeout, msg: err.Error()}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return outcome{kind: kindRefused, msg: err.Error()}
 	default:
 		return outcome{kind: kindError, msg: err.Error()}
 	}

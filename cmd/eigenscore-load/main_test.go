@@ -226,7 +226,7 @@ func noDNS(t *testing.T) lookupFunc {
 // checkTotal checks the outcome counts add up to the requests sent.
 func checkTotal(t *testing.T, s *Summary) {
 	t.Helper()
-	sum := s.OK + s.BadResponses + s.Status429 + s.Status503 + s.Status504 + s.Other + s.Timeouts + s.Errors + s.Cancelled
+	sum := s.OK + s.BadResponses + s.Status429 + s.Status503 + s.Status504 + s.Other + s.Timeouts + s.Errors + s.Refused + s.Cancelled
 	if sum != s.Requests {
 		t.Errorf("outcomes add up to %d, requests=%d: %+v", sum, s.Requests, s)
 	}
@@ -283,7 +283,7 @@ func TestCountsByStatus(t *testing.T) {
 	if s.ErrorSamples["bad_responses"] == "" || s.ErrorSamples["503"] == "" {
 		t.Errorf("error samples %v lack bad_responses or 503", s.ErrorSamples)
 	}
-	wantPrefix := fmt.Sprintf("clients=4 images/request=3 requests=40 ok=%d 429=%d 503=%d 504=%d other=%d timeouts=0 errors=0 bad_responses=2 cancelled=0 images/s=",
+	wantPrefix := fmt.Sprintf("clients=4 images/request=3 requests=40 ok=%d 429=%d 503=%d 504=%d other=%d timeouts=0 errors=0 refused=0 bad_responses=2 cancelled=0 images/s=",
 		s.OK, s.Status429, s.Status503, s.Status504, s.Other)
 	if !strings.HasPrefix(line, wantPrefix) || !strings.HasSuffix(strings.TrimSpace(line), "peak_rss_mb=-") {
 		t.Errorf("line %q\nwant prefix %q", line, wantPrefix)
@@ -303,12 +303,12 @@ func TestTimeoutsAndErrors(t *testing.T) {
 		t.Errorf("timeouts=%d ok=%d requests=%d, want 3 timeouts", s.Timeouts, s.OK, s.Requests)
 	}
 
-	// A closed port on loopback: connection refused is an error.
+	// A closed port on loopback: refused, not cut off.
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	s, _ = mustRun(t, dead, "--requests", "2", "--shape", "1x28x28")
-	if s.Errors != 2 || s.Requests != 2 {
-		t.Errorf("errors=%d requests=%d, want 2 and 2", s.Errors, s.Requests)
+	if s.Refused != 2 || s.Errors != 0 || s.Requests != 2 {
+		t.Errorf("refused=%d errors=%d requests=%d, want 2, 0 and 2", s.Refused, s.Errors, s.Requests)
 	}
 	checkTotal(t, s)
 }
@@ -501,7 +501,7 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("latency of all responses %+v, want 11 from 0.001", s.LatencyAll)
 	}
 	s.RSS = &RSS{PeakMB: 812.44}
-	wantLine := "clients=2 images/request=3 requests=12 ok=10 429=1 503=0 504=0 other=0 timeouts=1 errors=0 bad_responses=0 cancelled=0 images/s=7.50 p50=0.500s p95=1.000s p99=1.000s peak_rss_mb=812.4"
+	wantLine := "clients=2 images/request=3 requests=12 ok=10 429=1 503=0 504=0 other=0 timeouts=1 errors=0 refused=0 bad_responses=0 cancelled=0 images/s=7.50 p50=0.500s p95=1.000s p99=1.000s peak_rss_mb=812.4"
 	if got := s.Line(); got != wantLine {
 		t.Errorf("line\n%s\nwant\n%s", got, wantLine)
 	}

@@ -25,7 +25,8 @@ type Summary struct {
 	Status504        int     `json:"504"`
 	Other            int     `json:"other"`         // any other HTTP status
 	Timeouts         int     `json:"timeouts"`      // client --timeout passed
-	Errors           int     `json:"errors"`        // transport errors
+	Errors           int     `json:"errors"`        // transport errors after connecting (a request cut off)
+	Refused          int     `json:"refused"`       // connections refused: never reached a server
 	BadResponses     int     `json:"bad_responses"` // 200 without one result per image
 	Cancelled        int     `json:"cancelled"`     // in flight when the run stopped
 	Images           int     `json:"images"`        // images in OK responses
@@ -64,7 +65,7 @@ func summarize(r *results, clients, images int) *Summary {
 	s := &Summary{
 		Clients: clients, ImagesPerRequest: images, Requests: r.total(),
 		OK: c[kindOK], Status429: c[kind429], Status503: c[kind503], Status504: c[kind504],
-		Other: c[kindOther], Timeouts: c[kindTimeout], Errors: c[kindError],
+		Other: c[kindOther], Timeouts: c[kindTimeout], Errors: c[kindError], Refused: c[kindRefused],
 		BadResponses: c[kindBadResponse], Cancelled: c[kindCancelled],
 		Images:       c[kindOK] * images,
 		WallSeconds:  r.wall.Seconds(),
@@ -126,8 +127,8 @@ func percentile(sorted []float64, p float64) float64 {
 // Line is the one-line summary.
 func (s *Summary) Line() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "clients=%d images/request=%d requests=%d ok=%d 429=%d 503=%d 504=%d other=%d timeouts=%d errors=%d bad_responses=%d cancelled=%d",
-		s.Clients, s.ImagesPerRequest, s.Requests, s.OK, s.Status429, s.Status503, s.Status504, s.Other, s.Timeouts, s.Errors, s.BadResponses, s.Cancelled)
+	fmt.Fprintf(&b, "clients=%d images/request=%d requests=%d ok=%d 429=%d 503=%d 504=%d other=%d timeouts=%d errors=%d refused=%d bad_responses=%d cancelled=%d",
+		s.Clients, s.ImagesPerRequest, s.Requests, s.OK, s.Status429, s.Status503, s.Status504, s.Other, s.Timeouts, s.Errors, s.Refused, s.BadResponses, s.Cancelled)
 	fmt.Fprintf(&b, " images/s=%.2f p50=%.3fs p95=%.3fs p99=%.3fs", s.ImagesPerSec, s.P50, s.P95, s.P99)
 	if s.RSS != nil && s.RSS.PeakMB > 0 {
 		fmt.Fprintf(&b, " peak_rss_mb=%.1f", s.RSS.PeakMB)
