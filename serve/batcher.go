@@ -49,10 +49,10 @@ type batcher struct {
 	mu       sync.Mutex
 	lastJobs int // jobs in the last batch: 1 means no concurrency to wait for
 	queue    []*job
-	pending int // images queued or being scored
-	closed  bool
-	wake    chan struct{}
-	stopped chan struct{}
+	pending  int // images queued or being scored
+	closed   bool
+	wake     chan struct{}
+	stopped  chan struct{}
 
 	// rate is the recent scoring throughput in images per second (an
 	// exponential average), for Retry-After.

@@ -99,10 +99,10 @@ func (o Options) withDefaults() Options {
 
 // Server scores images with a detector and its model.
 type Server struct {
-	det     *eigenscore.Detector
-	m       *eigenscore.Model
-	opts    Options
-	batch   *batcher
+	det      *eigenscore.Detector
+	m        *eigenscore.Model
+	opts     Options
+	batch    *batcher
 	decodes  chan struct{} // semaphore of body decodes
 	draining atomic.Bool   // readiness off; requests still admitted
 	closing  atomic.Bool   // requests refused
