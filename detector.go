@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 
+	"github.com/eigenscore/eigenscore/conformal"
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
-	"github.com/eigenscore/eigenscore/detector"
 	"github.com/eigenscore/eigenscore/internal/atomicfile"
 	"github.com/eigenscore/eigenscore/internal/featcache"
 	"github.com/eigenscore/eigenscore/method"
@@ -28,20 +29,28 @@ type Detector struct {
 
 // file is the detector file format.
 type file struct {
-	Format     string             `json:"format"`
-	Version    int                `json:"version"`
-	Method     method.Method      `json:"method"`
-	Model      ModelRef           `json:"model"`
-	Shape      denoise.Shape      `json:"shape"`
-	Settings   method.Settings    `json:"settings"`
-	Acceptance float64            `json:"acceptance"`
-	Stats      *detector.Detector `json:"statistics"`
+	Format     string          `json:"format"`
+	Version    int             `json:"version"`
+	Method     method.Method   `json:"method"`
+	Model      ModelRef        `json:"model"`
+	Shape      denoise.Shape   `json:"shape"`
+	Settings   method.Settings `json:"settings"`
+	Acceptance float64         `json:"acceptance"`
+	// Parts and Calibration are the method.Fitted: each scored method's
+	// statistics and out-of-fold calibration, and the calibration of the
+	// detector's own score.
+	Parts       []method.Part         `json:"parts"`
+	Calibration conformal.Calibration `json:"calibration"`
 }
 
 const (
 	fileFormat  = "eigenscore-detector"
-	fileVersion = 1
+	fileVersion = 2 // 2: conformal calibrations and combined methods
 )
+
+func (f *file) fitted() *method.Fitted {
+	return &method.Fitted{Method: f.Method, Parts: f.Parts, Calibration: f.Calibration}
+}
 
 // ModelRef names the model a detector was fitted with.
 type ModelRef struct {
@@ -57,10 +66,12 @@ const (
 	scoreSet = "score"
 )
 
-// Fit computes the features of the ID images with the model and fits the
-// method's statistics, with the threshold at the acceptance rate of these
-// images' scores. opts may be nil (see Options). It needs at least 3
-// images of the model's shape, with finite pixels.
+// Fit computes the features of the ID images with the model, fits the
+// method's statistics on all of them and calibrates its score conformally
+// on out-of-fold scores (method.Fitted), so that new ID images are flagged
+// with probability at most 1 − acceptance. opts may be nil (see Options).
+// It needs images of the model's shape with finite pixels, at least
+// ⌈1/(1 − acceptance)⌉ − 1 of them (19 at 95%).
 func Fit(ctx context.Context, m *Model, images *data.Dataset, opts *Options) (*Detector, error) {
 	meth, s, acceptance, err := opts.resolve()
 	if err != nil {
@@ -69,8 +80,8 @@ func Fit(ctx context.Context, m *Model, images *data.Dataset, opts *Options) (*D
 	if err := checkImages(m, images, s); err != nil {
 		return nil, err
 	}
-	if images.Len() < 3 {
-		return nil, fmt.Errorf("eigenscore: Fit needs at least 3 ID images, have %d", images.Len())
+	if need := max(conformal.MinScores(acceptance), 2*method.Folds); images.Len() < need {
+		return nil, fmt.Errorf("eigenscore: Fit needs at least %d ID images at %.4g acceptance, have %d", need, acceptance, images.Len())
 	}
 	named := *images
 	named.Name = fitSet
@@ -83,12 +94,12 @@ func Fit(ctx context.Context, m *Model, images *data.Dataset, opts *Options) (*D
 	if err != nil {
 		return nil, err
 	}
-	stats, err := meth.Fit(feats, acceptance)
+	fitted, err := meth.Fit(feats, acceptance)
 	if err != nil {
 		return nil, fmt.Errorf("eigenscore: %w", err)
 	}
 	return &Detector{file{Format: fileFormat, Version: fileVersion, Method: meth, Model: ModelRef{m.Source(), m.ID()},
-		Shape: m.Shape(), Settings: s, Acceptance: acceptance, Stats: stats}}, nil
+		Shape: m.Shape(), Settings: s, Acceptance: acceptance, Parts: fitted.Parts, Calibration: fitted.Calibration}}, nil
 }
 
 func extract(ctx context.Context, meth method.Method, s method.Settings, m *Model, ds *data.Dataset, cache featcache.Cache, progress method.Progress) (map[method.Provider]*method.Features, error) {
@@ -124,8 +135,15 @@ func checkImages(m *Model, images *data.Dataset, s method.Settings) error {
 type Result struct {
 	// Score is the method's score; higher is more out-of-distribution.
 	Score float64 `json:"score"`
-	// Flagged reports Score > Threshold().
+	// PValue is the conformal p-value of Score against the fit images'
+	// out-of-fold scores: the share of ID images expected to score as
+	// high (see package conformal).
+	PValue float64 `json:"p_value"`
+	// Flagged reports PValue ≤ 1 − Acceptance() (equivalently, ties aside,
+	// Score > Threshold()).
 	Flagged bool `json:"flagged"`
+	// Parts are the members' scores and p-values of a combined method.
+	Parts []method.PartScore `json:"parts,omitempty"`
 	// Features are the per-image features behind the score, named by
 	// FeatureNames (for EigenScore, the top-k eigenvalue sum of Cov[x|y]
 	// at each σ).
@@ -144,7 +162,7 @@ type ScoreOptions struct {
 // the detector (seed included), not on the other images.
 func (d *Detector) Score(ctx context.Context, m *Model, images *data.Dataset, opts *ScoreOptions) ([]Result, error) {
 	f := &d.file
-	if f.Stats == nil {
+	if len(f.Parts) == 0 {
 		return nil, fmt.Errorf("eigenscore: the detector is empty; get one from Fit, Load or Decode")
 	}
 	if m.ID() != f.Model.ID {
@@ -166,14 +184,13 @@ func (d *Detector) Score(ctx context.Context, m *Model, images *data.Dataset, op
 	if err != nil {
 		return nil, fmt.Errorf("eigenscore: %w", err)
 	}
+	scored, err := f.fitted().Score(feats)
+	if err != nil {
+		return nil, fmt.Errorf("eigenscore: %w", err)
+	}
 	out := make([]Result, len(rows))
-	rule := f.Method.Score()
-	for i, r := range rows {
-		v, err := f.Stats.Score(r, rule)
-		if err != nil {
-			return nil, fmt.Errorf("eigenscore: image %d: %w", i, err)
-		}
-		out[i] = Result{Score: v, Flagged: f.Stats.Flag(v, rule), Features: r}
+	for i, sc := range scored {
+		out[i] = Result{Score: sc.Score, PValue: sc.PValue, Flagged: conformal.Flag(sc.PValue, f.Acceptance), Parts: sc.Parts, Features: rows[i]}
 	}
 	return out, nil
 }
@@ -184,17 +201,24 @@ func (d *Detector) Method() method.Method { return d.file.Method }
 // Model names the model the detector was fitted with; Score needs it.
 func (d *Detector) Model() ModelRef { return d.file.Model }
 
-// Threshold is the score above which an image is flagged.
-func (d *Detector) Threshold() float64 { return d.file.Stats.Thresholds[d.file.Method.Score()] }
+// Threshold is the score above which an image is flagged (ties aside), the
+// conformal threshold of the calibration scores.
+func (d *Detector) Threshold() float64 {
+	t, err := d.file.Calibration.Threshold(d.file.Acceptance)
+	if err != nil {
+		return math.Inf(1)
+	}
+	return t
+}
 
 // Acceptance is the share of the fit images the threshold accepts.
 func (d *Detector) Acceptance() float64 { return d.file.Acceptance }
 
 // FitSize is the number of ID images the detector was fitted on.
-func (d *Detector) FitSize() int { return d.file.Stats.FitSize }
+func (d *Detector) FitSize() int { return len(d.file.Calibration.Scores) }
 
 // FeatureNames names the columns of Result.Features.
-func (d *Detector) FeatureNames() []string { return slices.Clone(d.file.Stats.Features) }
+func (d *Detector) FeatureNames() []string { return d.file.Method.FeatureNames(d.file.Settings) }
 
 // Settings are the feature settings the detector computes features with.
 func (d *Detector) Settings() method.Settings {
@@ -282,17 +306,22 @@ func (f *file) validate() error {
 	if f.Settings.Estimator.K > f.Shape.Dim() {
 		return fmt.Errorf("settings.estimator.K = %d exceeds the image dimension %d", f.Settings.Estimator.K, f.Shape.Dim())
 	}
-	if f.Stats == nil {
-		return fmt.Errorf("statistics missing")
+	if !(f.Acceptance > 0 && f.Acceptance < 1) {
+		return fmt.Errorf("acceptance %v, want in (0, 1)", f.Acceptance)
 	}
-	if err := f.Stats.Validate(); err != nil {
-		return fmt.Errorf("statistics: %w", err)
+	if err := f.fitted().Validate(); err != nil {
+		return err
 	}
-	if want := f.Method.FeatureNames(f.Settings); !slices.Equal(f.Stats.Features, want) {
-		return fmt.Errorf("statistics.features %q do not match method %s with these settings (want %q)", f.Stats.Features, f.Method, want)
+	for i, p := range f.Parts {
+		if want := p.Method.FeatureNames(f.Settings); !slices.Equal(p.Stats.Features, want) {
+			return fmt.Errorf("parts[%d].statistics.features %q do not match method %s with these settings (want %q)", i, p.Stats.Features, p.Method, want)
+		}
+		if f.Acceptance != p.Stats.Acceptance {
+			return fmt.Errorf("acceptance %v differs from parts[%d]'s %v", f.Acceptance, i, p.Stats.Acceptance)
+		}
 	}
-	if f.Acceptance != f.Stats.Acceptance {
-		return fmt.Errorf("acceptance %v differs from the statistics' %v", f.Acceptance, f.Stats.Acceptance)
+	if _, err := f.Calibration.Threshold(f.Acceptance); err != nil {
+		return err
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ import (
 
 // A cheap estimator for tests: the serving path is the same for any preset.
 func cheap() *eigenscore.Options {
-	return &eigenscore.Options{Preset: "fast+iters=1", Sigmas: []float64{0.342, 0.724, 1.24}, Seed: 3}
+	return &eigenscore.Options{Preset: "fast+iters=1", Sigmas: []float64{0.342, 0.724, 1.24}, Acceptance: 0.8, Seed: 3}
 }
 
 func mixture(t *testing.T) *eigenscore.Model {
@@ -69,8 +69,8 @@ func TestOptionsValidate(t *testing.T) {
 func TestFitRejectsBadInput(t *testing.T) {
 	m := mixture(t)
 	ctx := context.Background()
-	good := testenv.Load(t, "fashion-mnist", "train").Head(5)
-	nan := good.Head(5).Subset([]int{0, 1, 2})
+	good := testenv.Load(t, "fashion-mnist", "train").Head(12)
+	nan := good.Subset([]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
 	nan.Pixels[7] = float32(math.NaN())
 	small := &data.Dataset{Name: "small", Shape: good.Shape, Pixels: good.Pixels[:2*good.Dim()]}
 	wrong := &data.Dataset{Name: "wrong", Pixels: make([]float32, 3*27*27)}
@@ -82,7 +82,8 @@ func TestFitRejectsBadInput(t *testing.T) {
 	}{
 		{nil, nil, "no images"},
 		{nan, cheap(), "non-finite"},
-		{small, cheap(), "at least 3"},
+		{small, cheap(), "at least 10 ID images"},
+		{good, &eigenscore.Options{Preset: "fast+iters=1"}, "at least 19 ID images at 0.95"},
 		{wrong, cheap(), "1x27x27"},
 		{good, &eigenscore.Options{Sigmas: []float64{-1}}, "Sigmas[0]"},
 	} {
@@ -146,7 +147,7 @@ func TestEveryMethodRoundTrips(t *testing.T) {
 func TestScoreRefusesAnotherModel(t *testing.T) {
 	m := mixture(t)
 	ctx := context.Background()
-	det, err := eigenscore.Fit(ctx, m, testenv.Load(t, "fashion-mnist", "train").Head(5), cheap())
+	det, err := eigenscore.Fit(ctx, m, testenv.Load(t, "fashion-mnist", "train").Head(12), cheap())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestScoreRefusesAnotherModel(t *testing.T) {
 // fitted returns a small detector's file.
 func fitted(t testing.TB) []byte {
 	m := eigenscore.NewModel(testenv.FashionMixture(t), "gmm:fashion-mnist", "test-gmm")
-	det, err := eigenscore.Fit(context.Background(), m, testenv.Load(t, "fashion-mnist", "train").Head(5), cheap())
+	det, err := eigenscore.Fit(context.Background(), m, testenv.Load(t, "fashion-mnist", "train").Head(12), cheap())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +196,10 @@ func TestDecodeRejectsDamage(t *testing.T) {
 	}
 	sub := func(v map[string]any, keys ...string) map[string]any {
 		for _, k := range keys {
+			if k == "part" {
+				v = v["parts"].([]any)[0].(map[string]any)
+				continue
+			}
 			v = v[k].(map[string]any)
 		}
 		return v
@@ -217,10 +222,14 @@ func TestDecodeRejectsDamage(t *testing.T) {
 		}, "exceeds the image dimension"},
 		{"draws", func(v map[string]any) { sub(v, "settings")["draws"] = 0 }, "Draws"},
 		{"sigma", func(v map[string]any) { sub(v, "settings")["sigmas"] = []any{0.3, -1, 2} }, "Sigmas[1]"},
-		{"std zero", func(v map[string]any) { sub(v, "statistics")["std"] = []any{0, 0, 0} }, "std"},
+		{"std zero", func(v map[string]any) { sub(v, "part", "statistics")["std"] = []any{0, 0, 0} }, "std"},
+		{"unsorted calibration", func(v map[string]any) { sub(v, "calibration")["scores"] = []any{3, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12} }, "not sorted"},
+		{"calibration of other size", func(v map[string]any) { sub(v, "calibration")["scores"] = []any{1, 2, 3, 4, 5, 6} }, "calibration has 6 scores"},
+		{"part of another method", func(v map[string]any) { sub(v, "part")["method"] = "msma" }, "parts[0] is msma"},
 		{"features of other settings", func(v map[string]any) { sub(v, "settings")["sigmas"] = []any{0.3, 0.5, 2} }, "do not match"},
 		{"acceptance", func(v map[string]any) { v["acceptance"] = 0.5 }, "acceptance"},
-		{"no statistics", func(v map[string]any) { delete(v, "statistics") }, "statistics"},
+		{"no parts", func(v map[string]any) { delete(v, "parts") }, "0 parts"},
+		{"no statistics", func(v map[string]any) { delete(sub(v, "part"), "statistics") }, "statistics missing"},
 		{"unknown field", func(v map[string]any) { v["extra"] = 1 }, "unknown field"},
 	} {
 		_, err := eigenscore.Decode(edit(t, good, c.f))

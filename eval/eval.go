@@ -9,6 +9,7 @@ package eval
 import (
 	"fmt"
 
+	"github.com/eigenscore/eigenscore/conformal"
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/features"
 	"github.com/eigenscore/eigenscore/method"
@@ -78,10 +79,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.N < 3:
 		return fmt.Errorf("eval: Config.N = %d, want at least 3 test images per set", c.N)
-	case c.FitN < 3:
-		return fmt.Errorf("eval: Config.FitN = %d, want at least 3 fit images", c.FitN)
 	case !(c.Acceptance > 0 && c.Acceptance < 1):
 		return fmt.Errorf("eval: Config.Acceptance = %v, want in (0, 1)", c.Acceptance)
+	case c.FitN < max(3, conformal.MinScores(c.Acceptance)):
+		return fmt.Errorf("eval: Config.FitN = %d, want at least %d fit images for conformal thresholds at %.4g acceptance", c.FitN, max(3, conformal.MinScores(c.Acceptance)), c.Acceptance)
 	case c.Bootstrap < 0 || c.Examples < 0:
 		return fmt.Errorf("eval: Config.Bootstrap = %d and Config.Examples = %d, want ≥ 0", c.Bootstrap, c.Examples)
 	}

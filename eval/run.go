@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eigenscore/eigenscore"
+	"github.com/eigenscore/eigenscore/conformal"
 	"github.com/eigenscore/eigenscore/detector"
 	"github.com/eigenscore/eigenscore/internal/featcache"
 	"github.com/eigenscore/eigenscore/method"
@@ -19,13 +20,18 @@ type MethodResult struct {
 	NFEPerImage float64                     `json:"nfe_per_image"`
 	Seconds     float64                     `json:"seconds"`
 	Threshold   float64                     `json:"threshold"`
-	// IDAccepted is the fraction of ID test images scoring at or below the
-	// threshold (the target is Config.Acceptance); OODFlagged the fraction
-	// of OOD test images above it.
+	// IDAccepted is the fraction of ID test images not flagged (the target
+	// is Config.Acceptance); OODFlagged the fraction of OOD test images
+	// flagged. Flags are conformal: p-value ≤ 1 − acceptance.
 	IDAccepted float64 `json:"id_accepted"`
 	OODFlagged float64 `json:"ood_flagged"`
-	UsesOOD    bool    `json:"uses_ood_data"`
-	Note       string  `json:"note,omitempty"`
+	// IDPValues and OODPValues are the test images' conformal p-values
+	// against the fit images' out-of-fold scores (none for the paper
+	// protocol's method, whose threshold is in-sample).
+	IDPValues  []float64 `json:"id_p_values,omitempty"`
+	OODPValues []float64 `json:"ood_p_values,omitempty"`
+	UsesOOD    bool      `json:"uses_ood_data"`
+	Note       string    `json:"note,omitempty"`
 	// Selected records choices made on OOD validation data (paper protocol).
 	Selected map[string]any `json:"selected,omitempty"`
 
@@ -140,8 +146,9 @@ func extractRoles(ctx context.Context, p method.Provider, s method.Settings, m *
 	return out, nil
 }
 
-// evaluate fits a method on the fit features and scores the test images
-// at the given indices.
+// evaluate fits a method on the fit features (statistics and conformal
+// calibration, method.Fitted) and scores the test images at the given
+// indices.
 func evaluate(cfg Config, meth method.Method, feats map[method.Provider]map[Role]*method.Features, idTest, oodTest []int) (*MethodResult, error) {
 	byRole := func(r Role) map[method.Provider]*method.Features {
 		out := map[method.Provider]*method.Features{}
@@ -150,27 +157,59 @@ func evaluate(cfg Config, meth method.Method, feats map[method.Provider]map[Role
 		}
 		return out
 	}
-	det, err := meth.Fit(byRole(Fit), cfg.Acceptance)
+	fitted, err := meth.Fit(byRole(Fit), cfg.Acceptance)
 	if err != nil {
 		return nil, err
 	}
-	id, _, err := meth.Join(byRole(ID))
+	id, err := fitted.Score(byRole(ID))
 	if err != nil {
 		return nil, err
 	}
-	ood, _, err := meth.Join(byRole(OOD))
+	ood, err := fitted.Score(byRole(OOD))
 	if err != nil {
 		return nil, err
 	}
-	mr, err := score(cfg, det, meth.Score(), pick(id, idTest), pick(ood, oodTest))
-	if err != nil {
+	id, ood = pickScored(id, idTest), pickScored(ood, oodTest)
+	mr := &MethodResult{Note: meth.Info().Note}
+	for _, s := range id {
+		mr.IDScores, mr.IDPValues = append(mr.IDScores, s.Score), append(mr.IDPValues, s.PValue)
+	}
+	for _, s := range ood {
+		mr.OODScores, mr.OODPValues = append(mr.OODScores, s.Score), append(mr.OODPValues, s.PValue)
+	}
+	mr.Report = metrics.Evaluate(mr.IDScores, mr.OODScores)
+	if cfg.Bootstrap > 0 {
+		mr.CI = metrics.Bootstrap(mr.IDScores, mr.OODScores, cfg.Bootstrap, cfg.Seed)
+	}
+	if mr.Threshold, err = fitted.Calibration.Threshold(cfg.Acceptance); err != nil {
 		return nil, err
 	}
-	mr.Note = meth.Info().Note
+	mr.IDAccepted = 1 - flaggedP(mr.IDPValues, cfg.Acceptance)
+	mr.OODFlagged = flaggedP(mr.OODPValues, cfg.Acceptance)
 	return mr, nil
 }
 
-// score evaluates a fitted detector on ID and OOD test rows.
+func pickScored(s []method.Scored, idx []int) []method.Scored {
+	out := make([]method.Scored, len(idx))
+	for i, j := range idx {
+		out[i] = s[j]
+	}
+	return out
+}
+
+// flaggedP is the fraction of p-values flagged at the acceptance rate.
+func flaggedP(ps []float64, acceptance float64) float64 {
+	n := 0
+	for _, p := range ps {
+		if conformal.Flag(p, acceptance) {
+			n++
+		}
+	}
+	return float64(n) / float64(len(ps))
+}
+
+// score evaluates a detector with in-sample thresholds (the paper
+// protocol's method) on ID and OOD test rows.
 func score(cfg Config, det *detector.Detector, rule detector.Score, id, ood [][]float64) (*MethodResult, error) {
 	idS, err := det.ScoreAll(id, rule)
 	if err != nil {

@@ -33,8 +33,8 @@ func (g *gated) Denoise(ctx context.Context, x, sigma, out []float32) error {
 func fitted(t *testing.T, den denoise.Denoiser) (*eigenscore.Detector, *eigenscore.Model) {
 	t.Helper()
 	m := eigenscore.NewModel(den, "gmm", "test-gmm")
-	opts := &eigenscore.Options{Preset: "fast+iters=1", Sigmas: []float64{0.5}, Seed: 1}
-	det, err := eigenscore.Fit(context.Background(), eigenscore.NewModel(testenv.FashionMixture(t), "gmm", "test-gmm"), testenv.Load(t, "fashion-mnist", "train").Head(5), opts)
+	opts := &eigenscore.Options{Preset: "fast+iters=1", Sigmas: []float64{0.5}, Acceptance: 0.8, Seed: 1}
+	det, err := eigenscore.Fit(context.Background(), eigenscore.NewModel(testenv.FashionMixture(t), "gmm", "test-gmm"), testenv.Load(t, "fashion-mnist", "train").Head(10), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

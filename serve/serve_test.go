@@ -96,7 +96,7 @@ func checkResults(t *testing.T, got, want []eigenscore.Result) {
 		t.Fatalf("%d results, want %d", len(got), len(want))
 	}
 	for i := range got {
-		if got[i].Score != want[i].Score || got[i].Flagged != want[i].Flagged {
+		if got[i].Score != want[i].Score || got[i].PValue != want[i].PValue || got[i].Flagged != want[i].Flagged {
 			t.Errorf("image %d: served %v (%v), library %v (%v)", i, got[i].Score, got[i].Flagged, want[i].Score, want[i].Flagged)
 		}
 	}
@@ -273,7 +273,7 @@ func TestOpenInferenceProtocol(t *testing.T) {
 	}
 	json.NewDecoder(r.Body).Decode(&meta)
 	r.Body.Close()
-	if meta.Name != "fm" || len(meta.Inputs) != 1 || meta.Inputs[0].Name != "images" || fmt.Sprint(meta.Inputs[0].Shape) != "[-1 1 28 28]" || len(meta.Outputs) != 3 {
+	if meta.Name != "fm" || len(meta.Inputs) != 1 || meta.Inputs[0].Name != "images" || fmt.Sprint(meta.Inputs[0].Shape) != "[-1 1 28 28]" || len(meta.Outputs) != 4 {
 		t.Errorf("metadata %+v", meta)
 	}
 
@@ -304,8 +304,11 @@ func TestOpenInferenceProtocol(t *testing.T) {
 	want := f.want(t, append(append([]float32(nil), img0...), img1...))
 	var scores []float64
 	json.Unmarshal(resp.Outputs[0].Data, &scores)
-	if resp.ModelName != "fm" || resp.ID != "r1" || len(resp.Outputs) != 3 || resp.Outputs[0].Name != "score" ||
-		len(scores) != 2 || scores[0] != want[0].Score || scores[1] != want[1].Score || fmt.Sprint(resp.Outputs[2].Shape) != "[2 3]" {
+	var pvalues []float64
+	json.Unmarshal(resp.Outputs[1].Data, &pvalues)
+	if resp.ModelName != "fm" || resp.ID != "r1" || len(resp.Outputs) != 4 || resp.Outputs[0].Name != "score" ||
+		len(scores) != 2 || scores[0] != want[0].Score || scores[1] != want[1].Score || len(pvalues) != 2 || pvalues[1] != want[1].PValue ||
+		fmt.Sprint(resp.Outputs[3].Shape) != "[2 3]" {
 		t.Errorf("infer response %s", b)
 	}
 	u8 := make([]int, 784)

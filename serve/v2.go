@@ -12,8 +12,9 @@ import (
 // The Open Inference Protocol (KServe v2, Triton's HTTP API): the model
 // takes one input tensor "images", FP32 on the model's scale ([-1, 1]) or
 // UINT8 (0–255), shape [N, C, H, W], and answers three output tensors:
-// "score" (FP64 [N]), "flagged" (BOOL [N]) and "features" (FP64 [N, F],
-// named in the model metadata's parameters).
+// "score" (FP64 [N]), "p_value" (FP64 [N], conformal), "flagged" (BOOL
+// [N]) and "features" (FP64 [N, F], named in the model metadata's
+// parameters).
 
 // tensorMeta describes a tensor in model metadata.
 type tensorMeta struct {
@@ -41,6 +42,7 @@ func (s *Server) metadata() modelMetadata {
 		Inputs:   []tensorMeta{{Name: "images", Datatype: "FP32", Shape: []int{-1, sh.C, sh.H, sh.W}}},
 		Outputs: []tensorMeta{
 			{Name: "score", Datatype: "FP64", Shape: []int{-1}},
+			{Name: "p_value", Datatype: "FP64", Shape: []int{-1}},
 			{Name: "flagged", Datatype: "BOOL", Shape: []int{-1}},
 			{Name: "features", Datatype: "FP64", Shape: []int{-1, f}},
 		},
@@ -58,13 +60,13 @@ type inferRequest struct {
 }
 
 // outputNames are the outputs in their answer order.
-var outputNames = []string{"score", "flagged", "features"}
+var outputNames = []string{"score", "p_value", "flagged", "features"}
 
 // decodeInferRequest reads an inference request strictly and with bounded
 // memory: exactly one input named "images" of datatype FP32 or UINT8 and
 // shape [N, C, H, W] matching the model, 1 ≤ N ≤ maxImages, its data flat or
 // nested; "id", "parameters" and "outputs" (names out of score, flagged,
-// features) are optional.
+// p_value, features) are optional.
 func decodeInferRequest(r io.Reader, shape denoise.Shape, maxImages int) (*inferRequest, error) {
 	t := newTensorReader(r, maxImages*shape.Dim())
 	req := &inferRequest{}
@@ -96,7 +98,7 @@ func decodeInferRequest(r io.Reader, shape denoise.Shape, maxImages int) (*infer
 					return err
 				}
 				if !slices.Contains(outputNames, name) {
-					return fmt.Errorf("outputs: unknown output %q, want score, flagged or features", name)
+					return fmt.Errorf("outputs: unknown output %q, want score, p_value, flagged or features", name)
 				}
 				req.Outputs = append(req.Outputs, name)
 				return nil
@@ -230,6 +232,13 @@ func (s *Server) inferResponse(req *inferRequest, res []eigenscore.Result) *infe
 			v[i] = r.Score
 		}
 		out.Outputs = append(out.Outputs, tensor{Name: "score", Datatype: "FP64", Shape: []int{n}, Data: v})
+	}
+	if want("p_value") {
+		v := make([]float64, n)
+		for i, r := range res {
+			v[i] = r.PValue
+		}
+		out.Outputs = append(out.Outputs, tensor{Name: "p_value", Datatype: "FP64", Shape: []int{n}, Data: v})
 	}
 	if want("flagged") {
 		v := make([]bool, n)

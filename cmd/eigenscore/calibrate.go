@@ -67,8 +67,8 @@ func newFitCmd(g *globals) *cobra.Command {
 			if err := det.Save(out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "fitted %s on %d images of %s with %s; threshold %.4g at %.0f%% ID acceptance\nwrote %s\n",
-				det.Method(), det.FitSize(), id, m.ID(), det.Threshold(), 100*det.Acceptance(), out)
+			fmt.Fprintf(cmd.OutOrStdout(), "fitted %s on %d images of %s with %s; conformal threshold %.4g (p-value ≤ %.3g) at %.0f%% ID acceptance\nwrote %s\n",
+				det.Method(), det.FitSize(), id, m.ID(), det.Threshold(), 1-det.Acceptance(), 100*det.Acceptance(), out)
 			return nil
 		},
 	}
@@ -175,7 +175,7 @@ func newScoreCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&dataSpec, "data", "", "images to score: a dataset name, or a path to an IDX, .npy, CIFAR-10 .bin or SVHN .mat file")
 	cmd.Flags().StringVar(&split, "split", "test", "split of a named dataset: train or test")
 	cmd.Flags().IntVar(&n, "n", 0, "score only the first n images (0: all)")
-	cmd.Flags().StringVar(&csvOut, "csv", "", "write one row per image: index, label, score, flag, features")
+	cmd.Flags().StringVar(&csvOut, "csv", "", "write one row per image: index, label, score, conformal p-value, flag, features")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "do not read or write the per-image feature cache")
 	cmd.MarkFlagRequired("detector")
 	cmd.MarkFlagRequired("data")
@@ -187,13 +187,13 @@ func newScoreCmd(g *globals) *cobra.Command {
 func writeScoresCSV(path string, det *eigenscore.Detector, res []eigenscore.Result, ds *data.Dataset) error {
 	return atomicfile.Write(path, func(f io.Writer) error {
 		w := csv.NewWriter(f)
-		w.Write(append([]string{"index", "label", "score", "flagged"}, det.FeatureNames()...))
+		w.Write(append([]string{"index", "label", "score", "p_value", "flagged"}, det.FeatureNames()...))
 		for i, r := range res {
 			label := ""
 			if ds.Labels != nil {
 				label = strconv.Itoa(ds.Labels[i])
 			}
-			row := []string{strconv.Itoa(i), label, strconv.FormatFloat(r.Score, 'g', 8, 64), strconv.FormatBool(r.Flagged)}
+			row := []string{strconv.Itoa(i), label, strconv.FormatFloat(r.Score, 'g', 8, 64), strconv.FormatFloat(r.PValue, 'g', 6, 64), strconv.FormatBool(r.Flagged)}
 			for _, v := range r.Features {
 				row = append(row, strconv.FormatFloat(v, 'g', 8, 64))
 			}

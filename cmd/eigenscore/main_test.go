@@ -87,7 +87,7 @@ func TestSpectrumExact(t *testing.T) {
 }
 
 func TestEvalShippedModel(t *testing.T) {
-	out, err := run(t, "eval", "--id", "fashion-mnist", "--ood", "mnist", "--n", "6", "--preset", "fast",
+	out, err := run(t, "eval", "--id", "fashion-mnist", "--ood", "mnist", "--n", "6", "--acceptance", "0.8", "--preset", "fast",
 		"--methods", "eigenscore,recon-error-2s", "--bootstrap", "0", "--no-cache")
 	if err != nil {
 		t.Fatal(err)

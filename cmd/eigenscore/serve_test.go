@@ -50,8 +50,8 @@ func selfSigned(t *testing.T, dir string) (cert, key string) {
 // SIGTERM) all complete with 200, and the loop returns only after that.
 func TestServeDrainsOnSignal(t *testing.T) {
 	m := eigenscore.NewModel(testenv.FashionMixture(t), "gmm:fashion-mnist", "test-gmm")
-	det, err := eigenscore.Fit(context.Background(), m, testenv.Load(t, "fashion-mnist", "train").Head(5),
-		&eigenscore.Options{Preset: "fast+iters=1", Sigmas: []float64{0.5, 1}})
+	det, err := eigenscore.Fit(context.Background(), m, testenv.Load(t, "fashion-mnist", "train").Head(10),
+		&eigenscore.Options{Preset: "fast+iters=1", Sigmas: []float64{0.5, 1}, Acceptance: 0.8})
 	if err != nil {
 		t.Fatal(err)
 	}
