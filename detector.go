@@ -41,11 +41,16 @@ type file struct {
 	// detector's own score.
 	Parts       []method.Part         `json:"parts"`
 	Calibration conformal.Calibration `json:"calibration"`
+	// Explain are the fit images' uncertainty-map statistics, for methods
+	// whose features include the spectra (see Explanation).
+	Explain *explainStats `json:"explain,omitempty"`
 }
 
 const (
-	fileFormat  = "eigenscore-detector"
-	fileVersion = 2 // 2: conformal calibrations and combined methods
+	fileFormat = "eigenscore-detector"
+	// 2: conformal calibrations and combined methods; 3: explain, the ID
+	// statistics of the uncertainty maps.
+	fileVersion = 3
 )
 
 func (f *file) fitted() *method.Fitted {
@@ -90,28 +95,62 @@ func Fit(ctx context.Context, m *Model, images *data.Dataset, opts *Options) (*D
 	if opts != nil {
 		progress, cacheDir = opts.Progress, opts.CacheDir
 	}
-	feats, err := extract(ctx, meth, s, m, &named, featcache.Cache{Dir: cacheDir}, progress)
+	x, err := extract(ctx, meth, s, m, &named, featcache.Cache{Dir: cacheDir}, progress, fitMaps)
 	if err != nil {
 		return nil, err
 	}
-	fitted, err := meth.Fit(feats, acceptance)
+	fitted, err := meth.Fit(x.feats, acceptance)
 	if err != nil {
 		return nil, fmt.Errorf("eigenscore: %w", err)
 	}
-	return &Detector{file{Format: fileFormat, Version: fileVersion, Method: meth, Model: ModelRef{m.Source(), m.ID()},
-		Shape: m.Shape(), Settings: s, Acceptance: acceptance, Parts: fitted.Parts, Calibration: fitted.Calibration}}, nil
+	f := file{Format: fileFormat, Version: fileVersion, Method: meth, Model: ModelRef{m.Source(), m.ID()},
+		Shape: m.Shape(), Settings: s, Acceptance: acceptance, Parts: fitted.Parts, Calibration: fitted.Calibration}
+	if x.stats != nil {
+		f.Explain = newExplainStats(s.Sigmas, x.stats)
+	}
+	return &Detector{f}, nil
 }
 
-func extract(ctx context.Context, meth method.Method, s method.Settings, m *Model, ds *data.Dataset, cache featcache.Cache, progress method.Progress) (map[method.Provider]*method.Features, error) {
-	feats := map[method.Provider]*method.Features{}
+// extraction says what extract keeps besides the features.
+type extraction int
+
+const (
+	featuresOnly extraction = iota
+	fitMaps                 // the map statistics of the set, for Fit
+	explainEach             // every image's explanation, for Score
+)
+
+// extracted are the features of a set and, by extraction, the map
+// statistics or the explanations that came with the spectra.
+type extracted struct {
+	feats     map[method.Provider]*method.Features
+	stats     *method.MapStats
+	explained []method.Explained
+}
+
+// extract computes the method's features of ds. The spectra are computed
+// the same way whatever the extraction (the same estimator and noise, so
+// the same features and NFEs); explanations bypass the cache, which keeps
+// no eigenvectors.
+func extract(ctx context.Context, meth method.Method, s method.Settings, m *Model, ds *data.Dataset, cache featcache.Cache, progress method.Progress, what extraction) (*extracted, error) {
+	x := &extracted{feats: map[method.Provider]*method.Features{}}
 	for _, p := range meth.Info().Providers {
-		f, err := method.Extract(ctx, p, s, m.Denoiser(), m.ID(), ds, cache, progress)
+		var f *method.Features
+		var err error
+		switch {
+		case p == method.Spectra && what == fitMaps:
+			f, x.stats, err = method.ExtractMapStats(ctx, s, m.Denoiser(), m.ID(), ds, cache, progress)
+		case p == method.Spectra && what == explainEach:
+			f, x.explained, err = method.ExtractExplained(ctx, s, m.Denoiser(), ds, progress)
+		default:
+			f, err = method.Extract(ctx, p, s, m.Denoiser(), m.ID(), ds, cache, progress)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("eigenscore: %s features: %w", p, err)
 		}
-		feats[p] = f
+		x.feats[p] = f
 	}
-	return feats, nil
+	return x, nil
 }
 
 // checkImages checks that the images fit the model and the settings.
@@ -148,18 +187,29 @@ type Result struct {
 	// FeatureNames (for EigenScore, the top-k eigenvalue sum of Cov[x|y]
 	// at each σ).
 	Features []float64 `json:"features"`
+	// Explanation says where the model is uncertain about the image, when
+	// ScoreOptions.Explain asked for it; nil otherwise.
+	Explanation *Explanation `json:"explanation,omitempty"`
 }
 
 // ScoreOptions are optional settings of Score that do not change results.
 type ScoreOptions struct {
 	Progress method.Progress // reports progress, when not nil
 	CacheDir string          // keeps per-image features on disk, when not empty
+	// Explain fills Result.Explanation, for methods whose features include
+	// the spectra. It costs no NFEs: the eigenvectors are those the
+	// estimator computes for the features, kept instead of dropped; the
+	// scores are the same as without it. The spectra are then computed
+	// afresh, not read from CacheDir, which keeps no eigenvectors.
+	Explain bool
 }
 
 // Score computes the features of the images with m, which must be the model
 // the detector was fitted with, and scores them: one Result per image, in
 // order. opts may be nil. An image's result depends only on its pixels and
-// the detector (seed included), not on the other images.
+// the detector (seed included), not on the other images. With
+// opts.Explain, each Result carries its Explanation; the method must have
+// spectra (every eigenscore method and combined does).
 func (d *Detector) Score(ctx context.Context, m *Model, images *data.Dataset, opts *ScoreOptions) ([]Result, error) {
 	f := &d.file
 	if len(f.Parts) == 0 {
@@ -174,23 +224,36 @@ func (d *Detector) Score(ctx context.Context, m *Model, images *data.Dataset, op
 	if opts == nil {
 		opts = &ScoreOptions{}
 	}
+	what := featuresOnly
+	if opts.Explain {
+		if f.Explain == nil {
+			return nil, fmt.Errorf("eigenscore: method %s has no spectra to explain; explanations need a method with eigenscore's features", f.Method)
+		}
+		what = explainEach
+	}
 	named := *images
 	named.Name = scoreSet
-	feats, err := extract(ctx, f.Method, f.Settings, m, &named, featcache.Cache{Dir: opts.CacheDir}, opts.Progress)
+	x, err := extract(ctx, f.Method, f.Settings, m, &named, featcache.Cache{Dir: opts.CacheDir}, opts.Progress, what)
 	if err != nil {
 		return nil, err
 	}
-	rows, _, err := f.Method.Join(feats)
+	rows, _, err := f.Method.Join(x.feats)
 	if err != nil {
 		return nil, fmt.Errorf("eigenscore: %w", err)
 	}
-	scored, err := f.fitted().Score(feats)
+	scored, err := f.fitted().Score(x.feats)
 	if err != nil {
 		return nil, fmt.Errorf("eigenscore: %w", err)
 	}
 	out := make([]Result, len(rows))
 	for i, sc := range scored {
 		out[i] = Result{Score: sc.Score, PValue: sc.PValue, Flagged: conformal.Flag(sc.PValue, f.Acceptance), Parts: sc.Parts, Features: rows[i]}
+	}
+	if x.explained != nil {
+		e := f.explainer()
+		for i := range out {
+			out[i].Explanation = e.explain(x.explained[i])
+		}
 	}
 	return out, nil
 }
@@ -266,8 +329,9 @@ func Load(path string) (*Detector, error) {
 // version, the method, a model id, the image shape, every setting in range
 // (as Options.Validate checks them), finite statistics with positive
 // spreads (detector.Validate), feature names that match the method and
-// settings, and the threshold's acceptance. Unknown fields and trailing
-// data are errors.
+// settings, the threshold's acceptance, and the uncertainty-map statistics
+// (present exactly for methods with spectra, finite, spreads ≥ 0, levels ×
+// C·H·W values). Unknown fields and trailing data are errors.
 func Decode(b []byte) (*Detector, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -323,5 +387,5 @@ func (f *file) validate() error {
 	if _, err := f.Calibration.Threshold(f.Acceptance); err != nil {
 		return err
 	}
-	return nil
+	return f.validateExplain()
 }

@@ -20,8 +20,10 @@
 //     baseline method), the estimator preset, the noise levels, the ID
 //     acceptance rate and the seed; nil Options are a sensible default.
 //   - Score new images with the Detector and the same Model: a score, a
-//     flag and the features behind them per image. Save and Load keep a
-//     Detector as a versioned JSON file that is validated when read.
+//     flag and the features behind them per image, and on request
+//     (ScoreOptions.Explain) an Explanation: where in the image, and at
+//     which σ, the model's posterior is unusually uncertain. Save and Load
+//     keep a Detector as a versioned JSON file that is validated when read.
 //
 // The same seed gives the same scores, whatever the batch sizes, and an
 // image's score depends only on its pixels, not on the other images scored

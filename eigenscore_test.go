@@ -231,6 +231,12 @@ func TestDecodeRejectsDamage(t *testing.T) {
 		{"no parts", func(v map[string]any) { delete(v, "parts") }, "0 parts"},
 		{"no statistics", func(v map[string]any) { delete(sub(v, "part"), "statistics") }, "statistics missing"},
 		{"unknown field", func(v map[string]any) { v["extra"] = 1 }, "unknown field"},
+		{"no map statistics", func(v map[string]any) { delete(v, "explain") }, "explain missing"},
+		{"map statistics at other σ", func(v map[string]any) { sub(v, "explain")["sigmas"] = []any{0.3, 0.5, 2} }, "explain.sigmas"},
+		{"negative map spread", func(v map[string]any) { sub(v, "explain")["sd"].([]any)[1].([]any)[5] = -1 }, "explain.sd[1][5] = -1"},
+		{"short map", func(v map[string]any) { sub(v, "explain")["mean"].([]any)[2] = []any{1, 2} }, "explain.mean[2] has 2 values"},
+		{"map levels", func(v map[string]any) { sub(v, "explain")["sd"] = []any{[]any{1}} }, "explain.sd has 1 levels"},
+		{"map statistic not a number", func(v map[string]any) { sub(v, "explain")["mean"].([]any)[0].([]any)[0] = "NaN" }, "not a detector file"},
 	} {
 		_, err := eigenscore.Decode(edit(t, good, c.f))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

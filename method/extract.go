@@ -211,46 +211,66 @@ const chunkImages = 50
 // counts what the denoiser was asked for chunks computed now and what it was
 // asked when cached chunks were made. progress may be nil.
 func Extract(ctx context.Context, p Provider, s Settings, den denoise.Denoiser, modelID string, ds *data.Dataset, cache featcache.Cache, progress Progress) (*Features, error) {
+	out := &Features{Names: p.FeatureNames(s)}
+	compute := func(c *data.Dataset, update func(int)) (*Features, error) { return p.compute(ctx, s, den, c, update) }
+	whole := func(f *Features, n int) bool { return len(f.Rows) == n }
+	err := chunked(string(p), p, s, modelID, ds, cache, progress, compute, whole, out.add)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// add appends a chunk's features to f.
+func (f *Features) add(c *Features) {
+	f.Rows = append(f.Rows, c.Rows...)
+	f.Eigen = append(f.Eigen, c.Eigen...)
+	f.Sums = append(f.Sums, c.Sums...)
+	f.NFE += c.NFE
+	f.Seconds += c.Seconds
+	f.NotConverged += c.NotConverged
+}
+
+// chunked runs compute on ds chunk by chunk, in order, and hands each
+// chunk's value to add: read from the cache under the key (label, p's
+// settings, modelID, the set's name, the chunk's pixels) when there, else
+// computed and stored. A cached value counts only when whole says it holds
+// the chunk's n images.
+func chunked[T any](label string, p Provider, s Settings, modelID string, ds *data.Dataset, cache featcache.Cache, progress Progress,
+	compute func(c *data.Dataset, update func(int)) (*T, error), whole func(v *T, n int) bool, add func(*T)) error {
 	if progress == nil {
 		progress = NoProgress
 	}
-	total := p.tasks(s, ds.Len())
-	update, finish := progress(string(p)+" "+ds.Name, total)
+	update, finish := progress(label+" "+ds.Name, p.tasks(s, ds.Len()))
 	defer finish()
-	out := &Features{Names: p.FeatureNames(s)}
 	done, hits := 0, 0
 	for start := 0; start < ds.Len(); start += chunkImages {
 		// A chunk keeps ds's name, so its noise keys are those of the full set.
 		end := min(start+chunkImages, ds.Len())
 		c := &data.Dataset{Name: ds.Name, Shape: ds.Shape, Pixels: ds.Pixels[start*ds.Dim() : end*ds.Dim()]}
-		key := featcache.Key(string(p), p.params(s), modelID, c.Name, c.Pixels)
-		var f Features
-		if cache.Load(key, &f) && len(f.Rows) == c.Len() {
+		key := featcache.Key(label, p.params(s), modelID, c.Name, c.Pixels)
+		var v T
+		if cache.Load(key, &v) && whole(&v, c.Len()) {
 			hits++
 		} else {
 			base := done
-			got, err := p.compute(ctx, s, den, c, func(n int) { update(base + n) })
+			got, err := compute(c, func(n int) { update(base + n) })
 			if err != nil {
-				return nil, err
+				return err
 			}
-			f = *got
-			if err := cache.Store(key, &f); err != nil {
+			v = *got
+			if err := cache.Store(key, &v); err != nil {
 				slog.Warn("feature cache write failed", "err", err)
 			}
 		}
 		done += p.tasks(s, c.Len())
 		update(done)
-		out.Rows = append(out.Rows, f.Rows...)
-		out.Eigen = append(out.Eigen, f.Eigen...)
-		out.Sums = append(out.Sums, f.Sums...)
-		out.NFE += f.NFE
-		out.Seconds += f.Seconds
-		out.NotConverged += f.NotConverged
+		add(&v)
 	}
 	if hits > 0 {
-		slog.Debug("feature cache", "provider", p, "set", ds.Name, "chunks_cached", hits)
+		slog.Debug("feature cache", "provider", label, "set", ds.Name, "chunks_cached", hits)
 	}
-	return out, nil
+	return nil
 }
 
 // compute runs the provider on one chunk, counting its NFEs and time.
@@ -291,25 +311,31 @@ func spectra(ctx context.Context, s Settings, den denoise.Denoiser, ds *data.Dat
 	if err != nil {
 		return err
 	}
-	f.Rows, f.NotConverged = sp.Features(s.Aggregation), sp.NotConverged
-	f.Eigen = make([][][]float64, len(sp.Draws))
-	f.Sums = make([][][]float64, len(sp.Draws))
-	for i, perSigma := range sp.Draws {
-		f.Eigen[i] = make([][]float64, len(s.Sigmas))
-		f.Sums[i] = make([][]float64, len(s.Sigmas))
+	f.addSpectra(sp, s)
+	return nil
+}
+
+// addSpectra appends the feature rows, mean eigenvalues and per-draw sums
+// of the images of sp to f.
+func (f *Features) addSpectra(sp *features.Spectra, s Settings) {
+	f.Rows = append(f.Rows, sp.Features(s.Aggregation)...)
+	f.NotConverged += sp.NotConverged
+	for _, perSigma := range sp.Draws {
+		eigen := make([][]float64, len(s.Sigmas))
+		sums := make([][]float64, len(s.Sigmas))
 		for j, draws := range perSigma {
 			m := make([]float64, s.Estimator.WithDefaults().K)
-			sums := make([]float64, len(draws))
+			ds := make([]float64, len(draws))
 			for r, d := range draws {
 				for l, v := range d.Values {
 					m[l] += v / float64(len(draws))
-					sums[r] += v
+					ds[r] += v
 				}
 			}
-			f.Eigen[i][j], f.Sums[i][j] = m, sums
+			eigen[j], sums[j] = m, ds
 		}
+		f.Eigen, f.Sums = append(f.Eigen, eigen), append(f.Sums, sums)
 	}
-	return nil
 }
 
 // clampPositive floors features at 1e-12. Features are positive in exact

@@ -561,14 +561,29 @@ func inputTile(x []float32, c, h, w int) *image.RGBA {
 // its largest |value|; channels sit side by side, one source pixel apart.
 // It returns the tile and that scale.
 func vectorTile(v []float64, c, h, w int) (*image.RGBA, float64) {
+	scale := maxAbs(v)
+	return valueTile(v, c, h, w, scale, true, imageScale), scale
+}
+
+// maxAbs is the largest finite |value| of v, 0 when none.
+func maxAbs(v []float64) float64 {
 	scale := 0.0
 	for _, x := range v {
 		if !math.IsNaN(x) && !math.IsInf(x, 0) {
 			scale = math.Max(scale, math.Abs(x))
 		}
 	}
+	return scale
+}
+
+// valueTile renders C×H×W values, channels side by side one source pixel
+// apart, each pixel a block×block square: with signed, value/scale on the
+// diverging colormap (−scale blue, 0 white, +scale red); without, on its
+// upper half (0 white, scale red, negative values white). Values beyond
+// the scale take the end colour; a zero scale draws everything white.
+func valueTile(v []float64, c, h, w int, scale float64, signed bool, block int) *image.RGBA {
 	gap := 1
-	m := image.NewRGBA(image.Rect(0, 0, (c*w+(c-1)*gap)*imageScale, h*imageScale))
+	m := image.NewRGBA(image.Rect(0, 0, (c*w+(c-1)*gap)*block, h*block))
 	for i := range m.Pix {
 		m.Pix[i] = 255 // white gaps
 	}
@@ -580,16 +595,21 @@ func vectorTile(v []float64, c, h, w int) (*image.RGBA, float64) {
 				if scale > 0 {
 					t = v[ch*h*w+y*w+xx] / scale
 				}
-				fillBlock(m, (x0+xx)*imageScale, y*imageScale, diverging(t))
+				if !signed {
+					t = math.Max(t, 0)
+				}
+				fillSquare(m, (x0+xx)*block, y*block, block, diverging(t))
 			}
 		}
 	}
-	return m, scale
+	return m
 }
 
-func fillBlock(m *image.RGBA, x0, y0 int, c color.RGBA) {
-	for y := y0; y < y0+imageScale; y++ {
-		for x := x0; x < x0+imageScale; x++ {
+func fillBlock(m *image.RGBA, x0, y0 int, c color.RGBA) { fillSquare(m, x0, y0, imageScale, c) }
+
+func fillSquare(m *image.RGBA, x0, y0, size int, c color.RGBA) {
+	for y := y0; y < y0+size; y++ {
+		for x := x0; x < x0+size; x++ {
 			m.SetRGBA(x, y, c)
 		}
 	}

@@ -25,6 +25,7 @@ type job struct {
 	ctx     context.Context
 	pixels  []float32
 	n       int
+	explain bool // keep the images' explanations
 	results []eigenscore.Result
 	err     error
 	done    chan struct{}
@@ -84,8 +85,8 @@ func (b *batcher) warmUp(ctx context.Context, images int) error {
 // refuses them at once: errClosing, errQueueFull when the queue has no room,
 // errOverloaded when at the recent throughput the queue ahead and these
 // images would not be done before ctx's deadline.
-func (b *batcher) submit(ctx context.Context, pixels []float32, n int) ([]eigenscore.Result, error) {
-	j := &job{ctx: ctx, pixels: pixels, n: n, done: make(chan struct{})}
+func (b *batcher) submit(ctx context.Context, pixels []float32, n int, explain bool) ([]eigenscore.Result, error) {
+	j := &job{ctx: ctx, pixels: pixels, n: n, explain: explain, done: make(chan struct{})}
 	rate := b.throughput()
 	b.mu.Lock()
 	switch {
@@ -261,15 +262,19 @@ func (b *batcher) run(batch []*job) {
 }
 
 // score computes the results of the jobs' images in one call, cancelled
-// once every job's context has ended.
+// once every job's context has ended. When a job asks for explanations the
+// whole batch is explained (explaining changes no score and costs no
+// NFEs) and the jobs that did not ask get none.
 func (b *batcher) score(jobs []*job) ([]eigenscore.Result, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var live atomic.Int64
 	live.Store(int64(len(jobs)))
 	ds := &data.Dataset{Name: "batch", Shape: b.shape}
+	explain := false
 	for _, j := range jobs {
 		ds.Pixels = append(ds.Pixels, j.pixels...)
+		explain = explain || j.explain
 		stop := context.AfterFunc(j.ctx, func() {
 			if live.Add(-1) == 0 {
 				cancel()
@@ -277,7 +282,20 @@ func (b *batcher) score(jobs []*job) ([]eigenscore.Result, error) {
 		})
 		defer stop()
 	}
-	return b.det.Score(ctx, b.m, ds, nil)
+	res, err := b.det.Score(ctx, b.m, ds, &eigenscore.ScoreOptions{Explain: explain})
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, j := range jobs {
+		if !j.explain {
+			for i := n; i < n+j.n; i++ {
+				res[i].Explanation = nil
+			}
+		}
+		n += j.n
+	}
+	return res, nil
 }
 
 // observe updates the throughput estimate with a batch of n images.

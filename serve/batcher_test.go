@@ -42,7 +42,8 @@ func fitted(t *testing.T, den denoise.Denoiser) (*eigenscore.Detector, *eigensco
 }
 
 // Concurrent jobs are scored together, each gets its own images' results,
-// and they equal scoring each alone.
+// and they equal scoring each alone; the jobs that ask for explanations
+// (the odd ones) get them, the others do not.
 func TestBatcherCombinesJobs(t *testing.T) {
 	mix := testenv.FashionMixture(t)
 	det, m := fitted(t, mix)
@@ -60,7 +61,7 @@ func TestBatcherCombinesJobs(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var err error
-			if got[i], err = b.submit(context.Background(), ds.Image(i), 1); err != nil {
+			if got[i], err = b.submit(context.Background(), ds.Image(i), 1, i%2 == 1); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -68,7 +69,10 @@ func TestBatcherCombinesJobs(t *testing.T) {
 	wg.Wait()
 	for i := range got {
 		if len(got[i]) != 1 || got[i][0].Score != alone[i].Score {
-			t.Errorf("job %d: %v, alone %v", i, got[i], alone[i].Score)
+			t.Fatalf("job %d: %v, alone %v", i, got[i], alone[i].Score)
+		}
+		if (got[i][0].Explanation != nil) != (i%2 == 1) {
+			t.Errorf("job %d (explain %v) has explanation %v", i, i%2 == 1, got[i][0].Explanation != nil)
 		}
 	}
 	if b.throughput() <= 0 {
@@ -88,17 +92,17 @@ func TestBatcherAdmissionAndCancellation(t *testing.T) {
 	// Job A occupies the worker (blocked in the denoiser); job B waits.
 	ctxA, cancelA := context.WithCancel(context.Background())
 	errA := make(chan error, 1)
-	go func() { _, err := b.submit(ctxA, ds.Image(0), 1); errA <- err }()
+	go func() { _, err := b.submit(ctxA, ds.Image(0), 1, false); errA <- err }()
 	for g.calls.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	ctxB, cancelB := context.WithCancel(context.Background())
 	errB := make(chan error, 1)
-	go func() { _, err := b.submit(ctxB, ds.Image(1), 1); errB <- err }()
+	go func() { _, err := b.submit(ctxB, ds.Image(1), 1, false); errB <- err }()
 	for b.queued() < 2 {
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := b.submit(context.Background(), ds.Image(2), 1); !errors.Is(err, errQueueFull) {
+	if _, err := b.submit(context.Background(), ds.Image(2), 1, false); !errors.Is(err, errQueueFull) {
 		t.Errorf("third job: %v, want errQueueFull", err)
 	}
 	// B's client goes away while queued: it is never computed. A's client
@@ -127,11 +131,11 @@ func TestBatcherAdmissionAndCancellation(t *testing.T) {
 	b.rate.Store(1000) // 1 image/s
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if _, err := b.submit(ctx, ds.Image(2), 1); !errors.Is(err, errOverloaded) {
+	if _, err := b.submit(ctx, ds.Image(2), 1, false); !errors.Is(err, errOverloaded) {
 		t.Errorf("job that cannot meet its deadline: %v, want errOverloaded", err)
 	}
 	b.close()
-	if _, err := b.submit(context.Background(), ds.Image(2), 1); !errors.Is(err, errClosing) {
+	if _, err := b.submit(context.Background(), ds.Image(2), 1, false); !errors.Is(err, errClosing) {
 		t.Errorf("after close: %v, want errClosing", err)
 	}
 }

@@ -6,6 +6,9 @@
 //     [-1, 1], or 0–255 with "input_range": "uint8"), a PNG or JPEG body
 //     (one image), or multipart/form-data with PNG/JPEG parts (several);
 //     answers per image the score, the flag and the features behind them.
+//     With ?explain=1 (at most MaxExplainImages images) each result also
+//     has an explanation: per noise level the eigenvalues and the
+//     uncertainty maps as PNGs (Explanation); off by default.
 //   - The Open Inference Protocol (KServe v2): GET /v2, /v2/health/live,
 //     /v2/health/ready, /v2/models/{name}, /v2/models/{name}/ready and
 //     POST /v2/models/{name}/infer.
@@ -310,24 +313,36 @@ func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) int {
 
 // ScoreResponse is the answer to POST /v1/score.
 type ScoreResponse struct {
-	Results      []eigenscore.Result `json:"results"`
-	Method       method.Method       `json:"method"`
-	FeatureNames []string            `json:"feature_names"`
-	Threshold    float64             `json:"threshold"`
-	ModelID      string              `json:"model_id"`
+	Results      []Result      `json:"results"`
+	Method       method.Method `json:"method"`
+	FeatureNames []string      `json:"feature_names"`
+	Threshold    float64       `json:"threshold"`
+	ModelID      string        `json:"model_id"`
 }
 
-// score handles POST /v1/score.
+// score handles POST /v1/score; ?explain=1 adds each image's explanation
+// (at most MaxExplainImages images).
 func (s *Server) score(ctx context.Context, r *http.Request) (any, int, error) {
+	explain, err := s.wantExplain(r)
+	if err != nil {
+		return nil, 0, err
+	}
 	pixels, n, err := s.decode(ctx, r, func() ([]float32, int, error) { return s.readScoreBody(r) })
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := s.submit(ctx, pixels, n)
+	if explain && n > MaxExplainImages {
+		return nil, 0, statusError(http.StatusBadRequest, "explain=1 takes at most %d images per request, got %d; send fewer or leave explain off", MaxExplainImages, n)
+	}
+	res, err := s.submit(ctx, pixels, n, explain)
 	if err != nil {
 		return nil, 0, err
 	}
-	return &ScoreResponse{Results: res, Method: s.det.Method(), FeatureNames: s.det.FeatureNames(),
+	wire, err := wireResults(res)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &ScoreResponse{Results: wire, Method: s.det.Method(), FeatureNames: s.det.FeatureNames(),
 		Threshold: s.det.Threshold(), ModelID: s.m.ID()}, n, nil
 }
 
@@ -348,7 +363,7 @@ func (s *Server) infer(ctx context.Context, r *http.Request) (any, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := s.submit(ctx, req.Pixels, req.N)
+	res, err := s.submit(ctx, req.Pixels, req.N, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -387,9 +402,10 @@ func (s *Server) decode(ctx context.Context, r *http.Request, f func() ([]float3
 	return pixels, n, nil
 }
 
-// submit scores decoded images through the batcher.
-func (s *Server) submit(ctx context.Context, pixels []float32, n int) ([]eigenscore.Result, error) {
-	res, err := s.batch.submit(ctx, pixels, n)
+// submit scores decoded images through the batcher, with their
+// explanations when explain is set.
+func (s *Server) submit(ctx context.Context, pixels []float32, n int, explain bool) ([]eigenscore.Result, error) {
+	res, err := s.batch.submit(ctx, pixels, n, explain)
 	if err != nil {
 		return nil, err
 	}

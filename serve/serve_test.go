@@ -90,7 +90,7 @@ func imagesJSON(images ...[]float32) string {
 	return string(b)
 }
 
-func checkResults(t *testing.T, got, want []eigenscore.Result) {
+func checkResults(t *testing.T, got []serve.Result, want []eigenscore.Result) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d results, want %d", len(got), len(want))

@@ -121,15 +121,20 @@ func joinMethods() string {
 func newScoreCmd(g *globals) *cobra.Command {
 	var (
 		detPath, dataSpec, split, csvOut string
+		explainDir                       string
 		n                                int
-		noCache                          bool
+		noCache, explainAll              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "score",
 		Short: "Score images with a detector saved by `fit`: one row per image, flagged when above the threshold",
 		Example: `  eigenscore score --detector fm-detector.json --data mnist --n 100 --csv scores.csv
-  eigenscore score --detector fm-detector.json --data my-images.npy --csv scores.csv`,
+  eigenscore score --detector fm-detector.json --data my-images.npy --csv scores.csv
+  eigenscore score --detector fm-detector.json --data mnist --n 100 --explain why   # why/<index>.png, .json per flagged image`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if explainAll && explainDir == "" {
+				return fmt.Errorf("--explain-all needs --explain DIR, the directory to write the explanations to")
+			}
 			det, err := eigenscore.Load(detPath)
 			if err != nil {
 				return err
@@ -148,9 +153,15 @@ func newScoreCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("opening the model %s recorded in %s: %w", det.Model().Source, detPath, err)
 			}
 			defer m.Close()
-			res, err := det.Score(cmd.Context(), m, ds, &eigenscore.ScoreOptions{Progress: g.progress(), CacheDir: g.featureDir(noCache)})
+			res, err := det.Score(cmd.Context(), m, ds, &eigenscore.ScoreOptions{Progress: g.progress(), CacheDir: g.featureDir(noCache), Explain: explainDir != ""})
 			if err != nil {
 				return err
+			}
+			explained := 0
+			if explainDir != "" {
+				if explained, err = explainSet(explainDir, ds, dataSpec, det, res, explainAll); err != nil {
+					return err
+				}
 			}
 			if csvOut != "" {
 				if err := writeScoresCSV(csvOut, det, res, ds); err != nil {
@@ -168,6 +179,9 @@ func newScoreCmd(g *globals) *cobra.Command {
 			if csvOut != "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", csvOut)
 			}
+			if explainDir != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %d explanations (PNG panel + JSON) to %s\n", explained, explainDir)
+			}
 			return nil
 		},
 	}
@@ -177,6 +191,8 @@ func newScoreCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&n, "n", 0, "score only the first n images (0: all)")
 	cmd.Flags().StringVar(&csvOut, "csv", "", "write one row per image: index, label, score, conformal p-value, flag, features")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "do not read or write the per-image feature cache")
+	cmd.Flags().StringVar(&explainDir, "explain", "", "write DIR/<index>.png (panel: input, uncertainty maps, eigenvectors per σ) and DIR/<index>.json per flagged image; no extra NFEs, the spectra bypass the feature cache")
+	cmd.Flags().BoolVar(&explainAll, "explain-all", false, "with --explain, explain every image, not only the flagged ones")
 	cmd.MarkFlagRequired("detector")
 	cmd.MarkFlagRequired("data")
 	return cmd

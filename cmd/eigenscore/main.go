@@ -58,6 +58,6 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().IntVar(&g.threads, "threads", 1, "ONNX Runtime intra-op threads per session")
 	root.PersistentFlags().IntVar(&g.sessions, "sessions", runtime.NumCPU(), "ONNX Runtime sessions; the chunks of one request run on them in parallel")
 	root.PersistentFlags().IntVar(&g.batch, "ort-batch", 32, "ONNX Runtime session batch size; keep 2·k·--batch a multiple of it (requests are padded to whole batches)")
-	root.AddCommand(newSpectrumCmd(g), newEvalCmd(g), newFitCmd(g), newScoreCmd(g), newServeCmd(g), newQualityCmd(g), newBenchCmd(g))
+	root.AddCommand(newSpectrumCmd(g), newEvalCmd(g), newFitCmd(g), newScoreCmd(g), newExplainCmd(g), newServeCmd(g), newQualityCmd(g), newBenchCmd(g))
 	return root
 }
