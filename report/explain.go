@@ -92,7 +92,7 @@ func Panel(e Explanation) (*image.RGBA, error) {
 	zs := maxAbs(e.Combined)
 	comb := valueTile(e.Combined, e.C, e.H, e.W, zs, true, imageScale)
 	outlinePeak(comb, e.Combined, e.Shape)
-	put(m, comb, col(1), y, "combined z, peak []", "+/-"+num(zs))
+	put(m, comb, col(1), y, "combined z (peak boxed)", "+/-"+num(zs))
 	y += rowH
 	for _, l := range e.Levels {
 		text(m, panelMargin, y, "sigma="+num(l.Sigma))

@@ -185,7 +185,7 @@ func newScoreCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&detPath, "detector", "", "detector file written by `fit`")
+	cmd.Flags().StringVar(&detPath, "detector", "", "detector file written by eigenscore fit")
 	cmd.Flags().StringVar(&dataSpec, "data", "", "images to score: a dataset name, or a path to an IDX, .npy, CIFAR-10 .bin or SVHN .mat file")
 	cmd.Flags().StringVar(&split, "split", "test", "split of a named dataset: train or test")
 	cmd.Flags().IntVar(&n, "n", 0, "score only the first n images (0: all)")

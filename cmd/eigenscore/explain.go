@@ -188,7 +188,7 @@ no denoiser evaluations beyond the score's.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&detPath, "detector", "", "detector file written by `fit`")
+	cmd.Flags().StringVar(&detPath, "detector", "", "detector file written by eigenscore fit")
 	cmd.Flags().StringVar(&out, "out", "", "directory to write NAME.png and NAME.json to")
 	cmd.MarkFlagRequired("detector")
 	cmd.MarkFlagRequired("out")

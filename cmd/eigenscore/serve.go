@@ -63,7 +63,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.detPath, "detector", "", "detector file written by `fit`")
+	fl.StringVar(&f.detPath, "detector", "", "detector file written by eigenscore fit")
 	fl.StringVar(&f.addr, "addr", "localhost:8080", "address to listen on (localhost only by default; :8080 for every interface)")
 	fl.IntVar(&opts.MaxImages, "max-images", 256, "images per request at most")
 	fl.Int64Var(&opts.MaxBodyBytes, "max-body", 32<<20, "request body size limit in bytes")
