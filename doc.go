@@ -16,8 +16,9 @@
 //     Gaussian mixture of package denoise/gmm). A Model owns its resources
 //     until Close.
 //   - Fit a Detector on ID images only. Options choose the method (package
-//     method: the paper's one-sided EigenScore by default, or a combined or
-//     baseline method), the estimator preset, the noise levels, the ID
+//     method: by default the recommended combination of EigenScore with
+//     three other detectors; the paper's EigenScore alone, or a baseline,
+//     on request), the estimator preset, the noise levels, the ID
 //     acceptance rate and the seed; nil Options are a sensible default.
 //   - Score new images with the Detector and the same Model: a score, a
 //     flag and the features behind them per image, and on request

@@ -76,7 +76,7 @@ func newFitCmd(g *globals) *cobra.Command {
 	levels.register(cmd, "100:300:50")
 	cmd.Flags().StringVar(&id, "id", "fashion-mnist", "in-distribution dataset (its training split; name[:classes] or a path)")
 	cmd.Flags().IntVar(&n, "n", 1000, "ID training images to fit on")
-	cmd.Flags().StringVar(&meth, "method", string(method.EigenScore), "detection method: "+joinMethods())
+	cmd.Flags().StringVar(&meth, "method", string(method.Combined), "detection method (combined is the recommended one, see docs/results.md): "+joinMethods())
 	cmd.Flags().IntVar(&opts.Draws, "draws", 0, "noise draws per image and level (default: the preset's)")
 	cmd.Flags().IntVar(&opts.Probes, "probes", 4, "Hutchinson probes per image and σ (trace method)")
 	cmd.Flags().StringVar(&den, "denoiser", "", "denoiser: gmm, a path to an ONNX model, or empty for the shipped network trained on --id")
