@@ -71,6 +71,7 @@ type Config struct {
 	Methods     []method.Method      `json:"methods"`
 	Protocol    Protocol             `json:"protocol"`
 	Examples    int                  `json:"examples"` // images per set shown with eigenvectors in reports
+	Tails       int                  `json:"tails"`    // most and least OOD images per set explained in reports
 }
 
 // Validate checks the configuration; the error names the field. Zero
@@ -83,8 +84,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("eval: Config.Acceptance = %v, want in (0, 1)", c.Acceptance)
 	case c.FitN < max(3, conformal.MinScores(c.Acceptance)):
 		return fmt.Errorf("eval: Config.FitN = %d, want at least %d fit images for conformal thresholds at %.4g acceptance", c.FitN, max(3, conformal.MinScores(c.Acceptance)), c.Acceptance)
-	case c.Bootstrap < 0 || c.Examples < 0:
-		return fmt.Errorf("eval: Config.Bootstrap = %d and Config.Examples = %d, want ≥ 0", c.Bootstrap, c.Examples)
+	case c.Bootstrap < 0 || c.Examples < 0 || c.Tails < 0:
+		return fmt.Errorf("eval: Config.Bootstrap = %d, Config.Examples = %d and Config.Tails = %d, want ≥ 0", c.Bootstrap, c.Examples, c.Tails)
 	}
 	if _, err := ParseProtocol(string(c.Protocol)); err != nil {
 		return fmt.Errorf("eval: Config.Protocol: %w", err)

@@ -65,6 +65,7 @@ type Result struct {
 	// Paper holds the spectra at the paper's 13 levels (paper protocol).
 	Paper    map[Role]*method.Features `json:"-"`
 	Examples []Example                 `json:"examples,omitempty"`
+	Tails    []Tail                    `json:"tails,omitempty"`
 }
 
 // PaperMethod names the method the paper protocol adds.

@@ -72,6 +72,9 @@ func RunSuite(ctx context.Context, name string, cfg Config, dataDir string, open
 		if err == nil && c.Examples > 0 {
 			res.Examples, err = Examples(ctx, c, m.Denoiser(), sets)
 		}
+		if err == nil && c.Tails > 0 {
+			res.Tails, err = ExplainTails(ctx, c, m, sets, res, c.Tails)
+		}
 		m.Close()
 		if err != nil {
 			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)

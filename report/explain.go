@@ -15,6 +15,7 @@ import (
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
 
+	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/denoise"
 )
 
@@ -247,4 +248,38 @@ func MapPNG(v []float64, sh denoise.Shape, signed bool) ([]byte, float64, error)
 		return nil, 0, fmt.Errorf("report: %w", err)
 	}
 	return b.Bytes(), s, nil
+}
+
+// ExplanationOf is the panel of a scored image: its title line says where
+// the image came from, the detector's verdict and where the combined map
+// peaks. The CLI, the service's tools and the report draw every panel from
+// this, so a panel looks the same wherever it is opened.
+func ExplanationOf(source string, index int, method string, img []float32, r eigenscore.Result) (Explanation, error) {
+	e := r.Explanation
+	if e == nil {
+		return Explanation{}, fmt.Errorf("report: image %d has no explanation", index)
+	}
+	c, y, x := e.Peak()
+	z := e.Combined[(c*e.Shape.H+y)*e.Shape.W+x]
+	verdict := "not flagged"
+	if r.Flagged {
+		verdict = "FLAGGED"
+	}
+	title := fmt.Sprintf("%s #%d | %s | score %.4g | p-value %.3g | %s | most unusual uncertainty at row %d, column %d (z = %.3g)",
+		source, index, method, r.Score, r.PValue, verdict, y, x, z)
+	panel := Explanation{Title: title, Shape: e.Shape, Input: img, Combined: e.Combined, Caveat: e.Caveat}
+	for _, l := range e.Levels {
+		pl := ExplanationLevel{Sigma: l.Sigma, Map: l.Map, Standardised: l.Standardised, Vectors: l.Vectors}
+		if len(l.Values) > 0 {
+			pl.Values = l.Values[0] // the draw the vectors come from
+		}
+		panel.Levels = append(panel.Levels, pl)
+	}
+	return panel, nil
+}
+
+// Tail is an image from a histogram tail of a pair, with its panel.
+type Tail struct {
+	Label string // e.g. "OOD #17, most OOD (score 12.3, p 0.002)"
+	Panel Explanation
 }

@@ -42,6 +42,10 @@ type Pair struct {
 	Spectra  []SigmaStats    // eigenvalue spectra vs σ
 	Examples []Example       // top eigenvectors shown as images
 	PerSigma []PerSigmaAUROC // per-σ feature AUROC and direction
+	// Tails are the most and least OOD test images of each set, each with
+	// its explanation panel; TailMethod names the detector that ranked them.
+	Tails      []Tail
+	TailMethod string
 }
 
 // Method is one detector's result on a pair.
@@ -164,6 +168,11 @@ type (
 		Sigma        []sigmaRow
 		ExCaption    string
 		Examples     []exampleView
+		TailViews    []tailView
+	}
+	tailView struct {
+		Label        string
+		Thumb, Panel img
 	}
 	methodRow struct {
 		Name                         string
@@ -365,6 +374,13 @@ func buildPair(i int, p Pair, suffix string) (pairView, error) {
 		pv.Sigma = append(pv.Sigma, r)
 	}
 
+	for k, t := range p.Tails {
+		tv, err := buildTail(t)
+		if err != nil {
+			return pv, fmt.Errorf("tail image %d (%q): %w", k, t.Label, err)
+		}
+		pv.TailViews = append(pv.TailViews, tv)
+	}
 	pv.ExCaption = "Top eigenvectors of the posterior covariance, blue < 0 < red, each scaled by its max |value|"
 	for k, e := range p.Examples {
 		ev, err := buildExample(e)
@@ -374,6 +390,25 @@ func buildPair(i int, p Pair, suffix string) (pairView, error) {
 		pv.Examples = append(pv.Examples, ev)
 	}
 	return pv, nil
+}
+
+// buildTail draws a tail image's thumbnail and its panel (Panel, the same
+// drawing as `eigenscore explain`).
+func buildTail(t Tail) (tailView, error) {
+	thumb, err := tileImg(inputTile(t.Panel.Input, t.Panel.C, t.Panel.H, t.Panel.W), "thumbnail of "+t.Label)
+	if err != nil {
+		return tailView{}, err
+	}
+	m, err := Panel(t.Panel)
+	if err != nil {
+		return tailView{}, err
+	}
+	src, err := pngURL(m)
+	if err != nil {
+		return tailView{}, err
+	}
+	b := m.Bounds()
+	return tailView{Label: t.Label, Thumb: thumb, Panel: img{Src: src, W: b.Dx(), H: b.Dy(), Alt: "explanation panel of " + t.Label}}, nil
 }
 
 func buildExample(e Example) (exampleView, error) {
@@ -581,6 +616,16 @@ nav ol { margin: 4px 0 0; padding-left: 22px; }
 {{- end}}
 </tbody>
 </table>
+{{- end}}
+
+{{- if .TailViews}}
+<h3>Histogram tails, explained{{$sfx}}</h3>
+<p class="note">The most and least OOD test images of each set under {{.TailMethod}}; open one for its explanation panel (the same panel as <code>eigenscore explain</code>).</p>
+{{- range .TailViews}}
+<details class="tail"><summary><img src="{{.Thumb.Src}}" width="{{.Thumb.W}}" height="{{.Thumb.H}}" alt="{{.Thumb.Alt}}"> {{.Label}}</summary>
+<img src="{{.Panel.Src}}" width="{{.Panel.W}}" height="{{.Panel.H}}" alt="{{.Panel.Alt}}">
+</details>
+{{- end}}
 {{- end}}
 
 {{- if .Examples}}

@@ -87,6 +87,11 @@ func newEvalCmd(g *globals) *cobra.Command {
 						return err
 					}
 				}
+				if cfg.Tails > 0 && htmlOut != "" {
+					if res.Tails, err = eval.ExplainTails(cmd.Context(), cfg, m, sets, res, cfg.Tails); err != nil {
+						return err
+					}
+				}
 				printTable(cmd.OutOrStdout(), res)
 				suite = &eval.SuiteResult{Suite: "single", Protocol: cfg.Protocol, Pairs: []*eval.Result{res}}
 				if out != "" {
@@ -103,6 +108,10 @@ func newEvalCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", out)
 			}
+			rep, err := toReport(suite, command)
+			if err != nil {
+				return err
+			}
 			for _, o := range []struct {
 				path string
 				csv  bool
@@ -110,7 +119,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 				if o.path == "" {
 					continue
 				}
-				if err := writeReport(o.path, toReport(suite, command), o.csv); err != nil {
+				if err := writeReport(o.path, rep, o.csv); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", o.path)
@@ -138,6 +147,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&csvOut, "csv", "", "write one CSV row per (pair, method) to this file")
 	cmd.Flags().StringVar(&htmlOut, "report", "", "write a self-contained HTML report with plots to this file")
 	cmd.Flags().IntVar(&cfg.Examples, "examples", 2, "ID and OOD images per pair whose eigenvectors the report shows")
+	cmd.Flags().IntVar(&cfg.Tails, "tails", 3, "most and least OOD test images per set (deploy protocol) the report explains with a panel each (0: none)")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "do not read or write the per-image feature cache")
 	return cmd
 }

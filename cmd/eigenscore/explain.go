@@ -47,15 +47,9 @@ func writeExplanation(dir, name, source string, index int, img []float32, det *e
 	}
 	c, y, x := e.Peak()
 	pk := peak{C: c, Y: y, X: x, Z: e.Combined[(c*e.Shape.H+y)*e.Shape.W+x]}
-	title := fmt.Sprintf("%s #%d | %s | score %.4g | p-value %.3g | %s | most unusual uncertainty at row %d, column %d (z = %.3g)",
-		source, index, det.Method(), r.Score, r.PValue, verdict(r.Flagged), y, x, pk.Z)
-	panel := report.Explanation{Title: title, Shape: e.Shape, Input: img, Combined: e.Combined, Caveat: e.Caveat}
-	for _, l := range e.Levels {
-		pl := report.ExplanationLevel{Sigma: l.Sigma, Map: l.Map, Standardised: l.Standardised, Vectors: l.Vectors}
-		if len(l.Values) > 0 {
-			pl.Values = l.Values[0] // the draw the vectors come from
-		}
-		panel.Levels = append(panel.Levels, pl)
+	panel, err := report.ExplanationOf(source, index, string(det.Method()), img, r)
+	if err != nil {
+		return err
 	}
 	base := filepath.Join(dir, name)
 	if err := atomicfile.Write(base+".png", func(w io.Writer) error { return report.WritePanel(w, panel) }); err != nil {

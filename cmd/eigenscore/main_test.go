@@ -196,3 +196,22 @@ func mean(x []float64) float64 {
 	m, _ := metrics.MeanStd(x)
 	return m
 }
+
+// The report explains the histogram tails: each of the most and least OOD
+// test images of each set opens to its panel.
+func TestReportExplainsTails(t *testing.T) {
+	html := filepath.Join(t.TempDir(), "r.html")
+	if _, err := run(t, "eval", "--id", "fashion-mnist", "--ood", "mnist", "--n", "12", "--acceptance", "0.8", "--preset", "fast",
+		"--methods", "eigenscore", "--bootstrap", "0", "--examples", "0", "--tails", "1", "--report", html, "--no-cache"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	if !strings.Contains(page, "Histogram tails, explained") || strings.Count(page, `<details class="tail">`) != 4 ||
+		strings.Count(page, "alt=\"explanation panel of") != 4 {
+		t.Errorf("the report does not open 4 tail images (ID and OOD, most and least) to their panels")
+	}
+}

@@ -14,7 +14,7 @@ import (
 )
 
 // toReport converts suite results into the report's input.
-func toReport(s *eval.SuiteResult, command string) report.Suite {
+func toReport(s *eval.SuiteResult, command string) (report.Suite, error) {
 	out := report.Suite{
 		Title:    "eigenscore OOD evaluation — suite " + s.Suite,
 		Protocol: string(s.Protocol),
@@ -48,9 +48,22 @@ func toReport(s *eval.SuiteResult, command string) report.Suite {
 				Shape: e.Shape, Input: e.Image, Vectors: e.Vectors, Values: e.Values,
 			})
 		}
+		p.TailMethod = string(eval.TailMethod(r))
+		for _, t := range r.Tails {
+			label := fmt.Sprintf("%s #%d, least OOD", strings.ToUpper(string(t.Role)), t.Index)
+			if t.Most {
+				label = fmt.Sprintf("%s #%d, most OOD", strings.ToUpper(string(t.Role)), t.Index)
+			}
+			label += fmt.Sprintf(" (score %.3g, p %.3g)", t.Result.Score, t.Result.PValue)
+			panel, err := report.ExplanationOf(string(t.Role)+" test", t.Index, p.TailMethod, t.Image, t.Result)
+			if err != nil {
+				return out, err
+			}
+			p.Tails = append(p.Tails, report.Tail{Label: label, Panel: panel})
+		}
 		out.Pairs = append(out.Pairs, p)
 	}
-	return out
+	return out, nil
 }
 
 // eigenStats returns, per eigenvalue index, the mean and sd over images of

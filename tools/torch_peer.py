@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""The shipped ONNX denoiser rebuilt in PyTorch, for a side-by-side benchmark.
+
+`load(path)` builds the network of tools/edm.py with the widths read off the
+ONNX graph and fills it with the graph's initializers (the `onnx` package, no
+onnxruntime): the convolution, linear and skip weights keep their PyTorch
+names in the export; the GroupNorm affine parameters and the Fourier
+frequencies were folded into anonymous constants (`onnx::Mul_499`, ...), so
+they are found through the node that consumes them
+(`/net/enc0/norm0/Mul` -> `net.enc0.norm0.weight`). `check(model, path)`
+compares PyTorch's output with the ONNX graph evaluated by tools/onnx_ref.py.
+
+`configs(model, batch)` returns the PyTorch ways of running it that the peer
+benchmark tries, and `nfe_per_s` times one. The best of them is "PyTorch" in
+`make bench-peer` (tools/bench_peer.py):
+
+  eager-tN      torch.inference_mode, N intra-op threads
+  script-tN     traced, torch.jit.freeze'd and optimize_for_inference'd
+                (oneDNN/MKLDNN convolutions where torch picks them), N threads
+  fork2-t1      the frozen TorchScript module on two halves of the batch at
+                once (torch.jit.fork, one intra-op thread each): the same
+                data parallelism eigenscore's backend uses (batch >= 2)
+
+Usage: /usr/bin/python3 tools/torch_peer.py [--model models/fashion-mnist/model.onnx] [--batch 1,6,32,192]
+prints NFE/s per configuration.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import edm  # noqa: E402
+import onnx_ref  # noqa: E402
+
+ROOT = os.path.dirname(HERE)
+DEFAULT_MODEL = os.path.join(ROOT, "models", "fashion-mnist", "model.onnx")
+FIXTURE = os.path.join(ROOT, "denoise", "onnx", "testdata", "tiny_fixture.json")
+
+# torch.jit.fork needs the inter-op pool, whose size can only be set before
+# it is first used.
+try:
+    torch.set_num_interop_threads(2)
+except RuntimeError:
+    pass
+
+
+def state_dict_from_onnx(model):
+    """Maps the graph's initializers to edm.EDMDenoiser state_dict keys."""
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    sd = {k: v for k, v in inits.items() if k.startswith("net.")}
+    for node in model.graph.node:
+        for name in node.input:
+            if name not in inits or name.startswith("net."):
+                continue
+            # /net/enc0/norm0/Mul -> net.enc0.norm0.{weight (Mul), bias (Add)}
+            # /net/fourier/Mul    -> net.fourier.freqs ([1, F] -> [F])
+            parts = node.name.strip("/").split("/")
+            module = ".".join(parts[:-1])
+            if module == "net.fourier" and node.op_type == "Mul":
+                sd["net.fourier.freqs"] = inits[name].reshape(-1)
+            elif node.op_type in ("Mul", "Add") and parts[-2].startswith("norm"):
+                key = module + (".weight" if node.op_type == "Mul" else ".bias")
+                sd[key] = inits[name].reshape(-1)
+    return sd
+
+
+def widths(sd):
+    """(channels, emb_dim) of the UNet whose weights sd holds."""
+    c0 = sd["net.conv_in.weight"].shape[0]
+    c1 = sd["net.down0.weight"].shape[0]
+    c2 = sd["net.down1.weight"].shape[0]
+    return (c0, c1, c2), sd["net.emb.0.weight"].shape[0]
+
+
+def load(path=DEFAULT_MODEL):
+    """The ONNX model at path as an eval-mode edm.EDMDenoiser (float32)."""
+    model = onnx.load(path)
+    sd = state_dict_from_onnx(model)
+    channels, emb = widths(sd)
+    net = edm.build(channels, emb)
+    want = set(net.state_dict())
+    missing, extra = want - set(sd), set(sd) - want
+    if missing or extra:
+        raise ValueError("%s: weights missing %s, unexpected %s" % (path, sorted(missing), sorted(extra)))
+    net.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in sd.items()})
+    return net.eval()
+
+
+def inputs(batch, fixture=FIXTURE):
+    """batch noisy images and their σ, cycled from the Go backend's fixture
+    (Fashion-MNIST test images plus noise at σ = 0.05 ... 12), so that both
+    sides of the benchmark see the same data."""
+    import json
+    with open(fixture) as f:
+        fx = json.load(f)
+    c, h, w = fx["shape"]
+    x = np.array(fx["x"], dtype=np.float32).reshape(-1, c, h, w)
+    s = np.array(fx["sigma"], dtype=np.float32)
+    idx = np.arange(batch) % len(s)
+    return torch.from_numpy(x[idx].copy()), torch.from_numpy(s[idx].copy())
+
+
+def check(net, path=DEFAULT_MODEL, batch=5):
+    """Largest |PyTorch − ONNX graph| over batch fixture images (onnx_ref
+    evaluates the graph in float64)."""
+    x, s = inputs(batch)
+    with torch.inference_mode():
+        got = net(x, s).numpy()
+    want = onnx_ref.run(onnx.load(path), {"x": x.numpy(), "sigma": s.numpy()})["denoised"]
+    return float(np.max(np.abs(got - want)))
+
+
+def _frozen(net, x, s):
+    with torch.inference_mode():
+        traced = torch.jit.trace(net, (x, s), check_trace=False)
+    traced = torch.jit.freeze(traced.eval())
+    try:
+        traced = torch.jit.optimize_for_inference(traced)
+    except Exception:  # older torch or no MKLDNN: freezing alone
+        pass
+    return traced
+
+
+class _Fork2(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x, s):
+        h = x.shape[0] // 2 + x.shape[0] % 2
+        fut = torch.jit.fork(self.inner, x[:h], s[:h])
+        b = self.inner(x[h:], s[h:])
+        return torch.cat([torch.jit.wait(fut), b], dim=0)
+
+
+def configs(net, batch):
+    """name -> (threads, fn(x, s)) for the ways of running net at this batch."""
+    x, s = inputs(batch)
+    out = {}
+    for t in (1, 2):
+        out["eager-t%d" % t] = (t, net)
+    frozen = _frozen(net, x, s)
+    for t in (1, 2):
+        out["script-t%d" % t] = (t, frozen)
+    if batch >= 2:
+        h = batch // 2 + batch % 2
+        half = _frozen(net, x[:h], s[:h])
+        fork = torch.jit.script(_Fork2(half))
+        out["fork2-t1"] = (1, fork)
+    return out
+
+
+def nfe_per_s(fn, threads, batch, seconds=1.0):
+    """Images per second of fn on batch fixture images: warm-up, then as many
+    calls as fit in seconds."""
+    torch.set_num_threads(threads)
+    x, s = inputs(batch)
+    with torch.inference_mode():
+        for _ in range(3):
+            fn(x, s)
+        n, t0 = 0, time.perf_counter()
+        while True:
+            fn(x, s)
+            n += 1
+            el = time.perf_counter() - t0
+            if el >= seconds:
+                return n * batch / el
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--batch", default="1,6,32,192")
+    ap.add_argument("--seconds", type=float, default=1.0)
+    a = ap.parse_args()
+    net = load(a.model)
+    print("max |PyTorch - ONNX| = %.2e" % check(net, a.model))
+    for b in (int(v) for v in a.batch.split(",")):
+        for name, (t, fn) in configs(net, b).items():
+            print("batch=%d %-10s %8.1f NFE/s" % (b, name, nfe_per_s(fn, t, b, a.seconds)))
+
+
+if __name__ == "__main__":
+    main()
