@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/eigenscore/eigenscore/denoise"
 )
 
 // Split names a dataset's training or test part.
@@ -152,11 +154,48 @@ func Load(dir string, spec Spec, split Split) (*Dataset, error) {
 		if err != nil {
 			return nil, err
 		}
+	case isDir(spec.Name):
+		return nil, fmt.Errorf("data: %s is a folder of images, which loads at a model's image shape (LoadFor; every command that has a model does this)", spec.Name)
 	default:
-		return nil, fmt.Errorf("data: unknown dataset %q: want one of %s, uniform-noise, constant, NAME@invert, NAME@vflip, or a path to an IDX, .npy, CIFAR-10 .bin or SVHN .mat file", spec.Name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("data: unknown dataset %q: want one of %s, uniform-noise, constant, NAME@invert, NAME@vflip, a path to an IDX, .npy, CIFAR-10 .bin or SVHN .mat file, or a folder of PNG/JPEG images", spec.Name, strings.Join(Names(), ", "))
 	}
 	ds.Name = spec.Name
 	return ds.FilterClasses(spec.Classes)
+}
+
+// HasSplits reports whether the spec names a dataset with separate train and
+// test splits (the named IDX sets and the synthetic sets). A path has one
+// set of images for both, so callers that need disjoint fit and test images
+// must split it themselves.
+func (s Spec) HasSplits() bool { return idxSets[s.Name] || isSynthetic(s.Name) }
+
+// LoadFor loads a split of a dataset for a model that takes images of the
+// given shape. A spec naming a directory loads its PNG and JPEG images (and
+// those of its subfolders, or, with classes in the spec, its class
+// subfolders) as that shape by LoadImageFolder's rule: a centred square
+// crop, Catmull-Rom resize to H×W, alpha onto black, luma for one channel.
+// Every other source loads as Load does and must have the shape already.
+func LoadFor(dir string, spec Spec, split Split, shape denoise.Shape) (*Dataset, error) {
+	if isDir(spec.Name) {
+		if shape.H != shape.W || (shape.C != 1 && shape.C != 3) {
+			return nil, fmt.Errorf("data: image folder %s: the model takes %v images; folders load as 1×S×S or 3×S×S", spec.Name, shape)
+		}
+		opts := FolderOptions{Gray: shape.C == 1, Classes: len(spec.Classes) > 0, Recursive: len(spec.Classes) == 0}
+		ds, err := LoadImageFolder(spec.Name, shape.H, opts)
+		if err != nil {
+			return nil, err
+		}
+		ds.Name = spec.Name
+		return ds.FilterClasses(spec.Classes)
+	}
+	ds, err := Load(dir, spec, split)
+	if err != nil {
+		return nil, err
+	}
+	if ds.Shape != shape {
+		return nil, fmt.Errorf("data: images of %s are %v, the model takes %v", spec, ds.Shape, shape)
+	}
+	return ds, nil
 }
 
 func findFile(dir, base string) (string, error) {
@@ -166,6 +205,11 @@ func findFile(dir, base string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no %s[.gz] in %s", base, dir)
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 func fileExists(p string) bool {

@@ -8,9 +8,11 @@ package eval
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/eigenscore/eigenscore/conformal"
 	"github.com/eigenscore/eigenscore/data"
+	"github.com/eigenscore/eigenscore/denoise"
 	"github.com/eigenscore/eigenscore/features"
 	"github.com/eigenscore/eigenscore/method"
 	"github.com/eigenscore/eigenscore/noise"
@@ -123,38 +125,60 @@ func (s *Sets) ByRole(r Role) *data.Dataset {
 	return s.OOD
 }
 
-// LoadSets loads the fit split (FitN images drawn from the ID training set)
-// and N test images of each of ID and OOD, drawn with the seed.
-func LoadSets(dataDir string, cfg Config) (*Sets, error) {
-	load := func(spec string, split data.Split) (*data.Dataset, error) {
+// LoadSets loads, as images of the model's shape, the fit split (FitN
+// images drawn from the ID training set) and N test images of each of ID
+// and OOD, drawn with the seed. An ID source without separate splits (a
+// file or a folder) gives disjoint fit and ID test images: both are drawn
+// from one seeded permutation, fit first.
+func LoadSets(dataDir string, cfg Config, shape denoise.Shape) (*Sets, error) {
+	load := func(spec string, split data.Split) (*data.Dataset, data.Spec, error) {
 		sp, err := data.ParseSpec(spec)
+		if err != nil {
+			return nil, sp, err
+		}
+		ds, err := data.LoadFor(dataDir, sp, split, shape)
+		return ds, sp, err
+	}
+	train, idSpec, err := load(cfg.ID, data.Train)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sets{}
+	if idSpec.HasSplits() {
+		test, _, err := load(cfg.ID, data.Test)
 		if err != nil {
 			return nil, err
 		}
-		return data.Load(dataDir, sp, split)
+		s.Fit, s.ID = Sample(train, cfg.FitN, cfg.Seed, Fit), Sample(test, cfg.N, cfg.Seed, ID)
+	} else if s.Fit, s.ID, err = splitOne(train, cfg); err != nil {
+		return nil, err
 	}
-	fit, err := load(cfg.ID, data.Train)
+	ood, _, err := load(cfg.OOD, data.Test)
 	if err != nil {
 		return nil, err
 	}
-	id, err := load(cfg.ID, data.Test)
-	if err != nil {
-		return nil, err
-	}
-	ood, err := load(cfg.OOD, data.Test)
-	if err != nil {
-		return nil, err
-	}
-	s := &Sets{Fit: Sample(fit, cfg.FitN, cfg.Seed, Fit), ID: Sample(id, cfg.N, cfg.Seed, ID), OOD: Sample(ood, cfg.N, cfg.Seed, OOD)}
+	s.OOD = Sample(ood, cfg.N, cfg.Seed, OOD)
 	for _, ds := range []*data.Dataset{s.Fit, s.ID, s.OOD} {
 		if err := ds.Validate(); err != nil {
 			return nil, err
 		}
 	}
-	if s.ID.Shape != s.OOD.Shape {
-		return nil, fmt.Errorf("eval: ID images are %v but OOD images are %v", s.ID.Shape, s.OOD.Shape)
-	}
 	return s, nil
+}
+
+// splitOne draws disjoint fit and ID test sets from one set of images.
+func splitOne(ds *data.Dataset, cfg Config) (fit, id *data.Dataset, err error) {
+	if ds.Len() < cfg.FitN+3 {
+		return nil, nil, fmt.Errorf("eval: %s has %d images, too few for %d fit images and ID test images", ds.Name, ds.Len(), cfg.FitN)
+	}
+	perm := noise.Stream(cfg.Seed, noise.Sample, noise.RoleKey("fit+id"), 0).Perm(ds.Len())
+	nID := min(cfg.N, ds.Len()-cfg.FitN)
+	fitIdx, idIdx := slices.Clone(perm[:cfg.FitN]), slices.Clone(perm[cfg.FitN:cfg.FitN+nID])
+	slices.Sort(fitIdx)
+	slices.Sort(idIdx)
+	fit, id = ds.Subset(fitIdx), ds.Subset(idIdx)
+	fit.Name, id.Name = string(Fit), string(ID)
+	return fit, id, nil
 }
 
 // Sample draws n images without replacement (all when n ≤ 0 or n ≥ Len),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -28,6 +29,8 @@ func smallConfig() Config {
 		Acceptance: 0.9, Probes: 1, Protocol: Deploy}
 }
 
+var fmShape = denoise.Shape{C: 1, H: 28, W: 28}
+
 func key(img []float32) string { return featcache.Key(img) }
 
 func mixtureModel(t *testing.T) *eigenscore.Model {
@@ -40,7 +43,7 @@ func mixtureModel(t *testing.T) *eigenscore.Model {
 func TestSplitsAreDisjoint(t *testing.T) {
 	cfg := smallConfig()
 	cfg.N, cfg.FitN = 300, 300
-	sets, err := LoadSets(testenv.DataDir(), cfg)
+	sets, err := LoadSets(testenv.DataDir(), cfg, fmShape)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +79,7 @@ func TestSplitsAreDisjoint(t *testing.T) {
 // a second run must come from the cache with the same numbers.
 func TestNFEAccountingAndCache(t *testing.T) {
 	cfg := smallConfig()
-	sets, err := LoadSets(testenv.DataDir(), cfg)
+	sets, err := LoadSets(testenv.DataDir(), cfg, fmShape)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +146,7 @@ func TestCancelledRunLeavesCacheReadable(t *testing.T) {
 	cfg := smallConfig()
 	cfg.N, cfg.FitN = 60, 60 // two cache chunks per set
 	cfg.Methods = []method.Method{method.EigenScore, method.ReconError}
-	sets, err := LoadSets(testenv.DataDir(), cfg)
+	sets, err := LoadSets(testenv.DataDir(), cfg, fmShape)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +184,7 @@ func TestPaperProtocolLabelsOODUse(t *testing.T) {
 	cfg.Protocol = Paper
 	cfg.Methods = []method.Method{method.EigenScore}
 	cfg.N = 10
-	sets, err := LoadSets(testenv.DataDir(), cfg)
+	sets, err := LoadSets(testenv.DataDir(), cfg, fmShape)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +248,7 @@ func TestAgreement(t *testing.T) {
 // A zero or damaged configuration is an error naming the field, never a
 // panic.
 func TestRunValidatesConfig(t *testing.T) {
-	sets, err := LoadSets(testenv.DataDir(), smallConfig())
+	sets, err := LoadSets(testenv.DataDir(), smallConfig(), fmShape)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,5 +271,36 @@ func TestRunValidatesConfig(t *testing.T) {
 		if _, err := Run(context.Background(), c.cfg, m, sets, featcache.Cache{}, nil); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want it to name %s", err, c.want)
 		}
+	}
+}
+
+// A file as the ID source has no splits: fit and ID test images are drawn
+// disjointly from it.
+func TestOneFileSplitsDisjointly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "id.npy")
+	if err := data.SaveNPY(path, testenv.Load(t, "fashion-mnist", "test").Head(40)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := smallConfig()
+	cfg.ID, cfg.FitN, cfg.N = path, 20, 15
+	sets, err := LoadSets(testenv.DataDir(), cfg, fmShape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit := map[string]bool{}
+	for i := range sets.Fit.Len() {
+		fit[key(sets.Fit.Image(i))] = true
+	}
+	for i := range sets.ID.Len() {
+		if fit[key(sets.ID.Image(i))] {
+			t.Fatalf("ID test image %d is also a fit image", i)
+		}
+	}
+	if sets.Fit.Len() != 20 || sets.ID.Len() != 15 {
+		t.Errorf("%d fit and %d ID test images, want 20 and 15", sets.Fit.Len(), sets.ID.Len())
+	}
+	cfg.FitN = 39
+	if _, err := LoadSets(testenv.DataDir(), cfg, fmShape); err == nil {
+		t.Error("40 images split into 39 fit images and a test set")
 	}
 }

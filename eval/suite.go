@@ -59,16 +59,16 @@ func RunSuite(ctx context.Context, name string, cfg Config, dataDir string, open
 	for _, p := range pairs {
 		c := cfg
 		c.ID, c.OOD = p.ID, p.OOD
-		sets, err := LoadSets(dataDir, c)
-		if err != nil {
-			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)
-		}
 		m, err := open(p.ID)
 		if err != nil {
 			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)
 		}
 		c.Denoiser = m.Source()
-		res, err := Run(ctx, c, m, sets, cache, progress)
+		sets, err := LoadSets(dataDir, c, m.Shape())
+		var res *Result
+		if err == nil {
+			res, err = Run(ctx, c, m, sets, cache, progress)
+		}
 		if err == nil && c.Examples > 0 {
 			res.Examples, err = Examples(ctx, c, m.Denoiser(), sets)
 		}

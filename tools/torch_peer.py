@@ -117,15 +117,19 @@ def check(net, path=DEFAULT_MODEL, batch=5):
     return float(np.max(np.abs(got - want)))
 
 
-def _frozen(net, x, s):
-    with torch.inference_mode():
-        traced = torch.jit.trace(net, (x, s), check_trace=False)
-    traced = torch.jit.freeze(traced.eval())
+def _traced(net, x, s):
+    with torch.no_grad():
+        return torch.jit.trace(net, (x, s), check_trace=False)
+
+
+def _freeze(module):
+    """torch.jit.freeze, then optimize_for_inference (which converts the
+    convolutions to oneDNN/MKLDNN where torch deems it worthwhile)."""
+    frozen = torch.jit.freeze(module.eval())
     try:
-        traced = torch.jit.optimize_for_inference(traced)
-    except Exception:  # older torch or no MKLDNN: freezing alone
-        pass
-    return traced
+        return torch.jit.optimize_for_inference(frozen)
+    except Exception:  # a torch without MKLDNN: freezing alone
+        return frozen
 
 
 class _Fork2(torch.nn.Module):
@@ -146,14 +150,12 @@ def configs(net, batch):
     out = {}
     for t in (1, 2):
         out["eager-t%d" % t] = (t, net)
-    frozen = _frozen(net, x, s)
+    frozen = _freeze(_traced(net, x, s))
     for t in (1, 2):
         out["script-t%d" % t] = (t, frozen)
     if batch >= 2:
         h = batch // 2 + batch % 2
-        half = _frozen(net, x[:h], s[:h])
-        fork = torch.jit.script(_Fork2(half))
-        out["fork2-t1"] = (1, fork)
+        out["fork2-t1"] = (1, _freeze(torch.jit.script(_Fork2(_traced(net, x[:h], s[:h])))))
     return out
 
 

@@ -69,15 +69,15 @@ func newBenchCmd(g *globals) *cobra.Command {
 			base := eval.Config{ID: id, OOD: ood, N: n, FitN: n, Seed: seed, Sigmas: sigmas, Timesteps: ts,
 				Aggregation: features.Mean, Acceptance: 0.95, Methods: []method.Method{method.EigenScore, method.EigenScore2S}, Protocol: eval.Deploy}
 			dataDir := data.DataDir(g.dataDir)
-			sets, err := eval.LoadSets(dataDir, base)
-			if err != nil {
-				return err
-			}
 			m, err := g.openModel(den, id)
 			if err != nil {
 				return err
 			}
 			defer m.Close()
+			sets, err := eval.LoadSets(dataDir, base, m.Shape())
+			if err != nil {
+				return err
+			}
 			modelID := m.ID()
 			var ref map[eval.Role]*method.Features
 			if agreeWith != "" {

@@ -48,18 +48,18 @@ func newFitCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			train, err := data.Load(data.DataDir(g.dataDir), spec, data.Train)
+			m, err := g.openModel(den, id)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			train, err := data.LoadFor(data.DataDir(g.dataDir), spec, data.Train, m.Shape())
 			if err != nil {
 				return err
 			}
 			// The fit role's sample, as eval draws it, so that `fit` deploys
 			// the detector `eval` measures for the same seed and --n.
 			fit := train.Sample(n, noise.Stream(opts.Seed, noise.Sample, noise.RoleKey("fit"), 0))
-			m, err := g.openModel(den, id)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
 			det, err := eigenscore.Fit(cmd.Context(), m, fit, &opts)
 			if err != nil {
 				return err
@@ -74,7 +74,7 @@ func newFitCmd(g *globals) *cobra.Command {
 	}
 	est.register(cmd)
 	levels.register(cmd, "100:300:50")
-	cmd.Flags().StringVar(&id, "id", "fashion-mnist", "in-distribution dataset (its training split; name[:classes] or a path)")
+	cmd.Flags().StringVar(&id, "id", "fashion-mnist", "in-distribution dataset (its training split; name[:classes], a file, or a folder of PNG/JPEG images)")
 	cmd.Flags().IntVar(&n, "n", 1000, "ID training images to fit on")
 	cmd.Flags().StringVar(&meth, "method", string(method.Combined), "detection method (combined is the recommended one, see docs/results.md): "+joinMethods())
 	cmd.Flags().IntVar(&opts.Draws, "draws", 0, "noise draws per image and level (default: the preset's)")
@@ -143,7 +143,7 @@ func newScoreCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ds, err := data.Load(data.DataDir(g.dataDir), spec, data.Split(split))
+			ds, err := data.LoadFor(data.DataDir(g.dataDir), spec, data.Split(split), det.Shape())
 			if err != nil {
 				return err
 			}
@@ -186,7 +186,7 @@ func newScoreCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&detPath, "detector", "", "detector file written by eigenscore fit")
-	cmd.Flags().StringVar(&dataSpec, "data", "", "images to score: a dataset name, or a path to an IDX, .npy, CIFAR-10 .bin or SVHN .mat file")
+	cmd.Flags().StringVar(&dataSpec, "data", "", "images to score: a dataset name, a path to an IDX, .npy, CIFAR-10 .bin or SVHN .mat file, or a folder of PNG/JPEG images (centre-cropped and resized to the model's shape)")
 	cmd.Flags().StringVar(&split, "split", "test", "split of a named dataset: train or test")
 	cmd.Flags().IntVar(&n, "n", 0, "score only the first n images (0: all)")
 	cmd.Flags().StringVar(&csvOut, "csv", "", "write one row per image: index, label, score, conformal p-value, flag, features")

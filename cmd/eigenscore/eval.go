@@ -68,15 +68,15 @@ func newEvalCmd(g *globals) *cobra.Command {
 				}
 				printMeans(cmd.OutOrStdout(), suite)
 			} else {
-				sets, err := eval.LoadSets(dataDir, cfg)
-				if err != nil {
-					return err
-				}
 				m, err := open(cfg.ID)
 				if err != nil {
 					return err
 				}
 				defer m.Close()
+				sets, err := eval.LoadSets(dataDir, cfg, m.Shape())
+				if err != nil {
+					return err
+				}
 				cfg.Denoiser = m.Source()
 				res, err := eval.Run(cmd.Context(), cfg, m, sets, cache, g.progress())
 				if err != nil {
@@ -129,8 +129,8 @@ func newEvalCmd(g *globals) *cobra.Command {
 	}
 	est.register(cmd)
 	levels.register(cmd, "100:300:50")
-	cmd.Flags().StringVar(&cfg.ID, "id", "fashion-mnist", "in-distribution dataset (name[:classes] or IDX path)")
-	cmd.Flags().StringVar(&cfg.OOD, "ood", "mnist", "out-of-distribution dataset")
+	cmd.Flags().StringVar(&cfg.ID, "id", "fashion-mnist", "in-distribution dataset: name[:classes], a file (IDX, .npy, CIFAR-10 .bin, SVHN .mat) or a folder of PNG/JPEG images; a file or folder is split into disjoint fit and test images")
+	cmd.Flags().StringVar(&cfg.OOD, "ood", "mnist", "out-of-distribution dataset (the same kinds as --id)")
 	cmd.Flags().StringVar(&cfg.Denoiser, "denoiser", "", "denoiser: gmm, a path to an ONNX model, or empty for the shipped network trained on --id")
 	cmd.Flags().IntVar(&cfg.N, "n", 200, "test images per set (ID test and OOD test)")
 	cmd.Flags().IntVar(&cfg.FitN, "fit-n", 0, "ID training images to fit the detector on (default: --n)")

@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"fmt"
+	"image"
+	"image/png"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,5 +218,71 @@ func TestReportExplainsTails(t *testing.T) {
 	if !strings.Contains(page, "Histogram tails, explained") || strings.Count(page, `<details class="tail">`) != 4 ||
 		strings.Count(page, "alt=\"explanation panel of") != 4 {
 		t.Errorf("the report does not open 4 tail images (ID and OOD, most and least) to their panels")
+	}
+}
+
+// writePNGs writes the first n images of a 1×28×28 dataset as 8-bit grey
+// PNG files, which decode back to the same pixels.
+func writePNGs(t *testing.T, dir string, ds *data.Dataset, n int) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		g := image.NewGray(image.Rect(0, 0, 28, 28))
+		for j, v := range ds.Image(i) {
+			g.Pix[j] = uint8(math.Round((float64(v) + 1) * 127.5))
+		}
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%03d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, g); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
+// Image folders work as --id, --ood and --data; a folder's images score as
+// the same images from the data set, and a folder used as --id is split
+// into disjoint fit and test images.
+func TestImageFolders(t *testing.T) {
+	dir := t.TempDir()
+	fm, mn := filepath.Join(dir, "fm"), filepath.Join(dir, "mn")
+	fmTest := testenv.Load(t, "fashion-mnist", "test")
+	writePNGs(t, fm, fmTest, 30)
+	writePNGs(t, mn, testenv.Load(t, "mnist", "test"), 10)
+	model := filepath.Join(testenv.Root(), "models", "fashion-mnist", "model.onnx")
+	out, err := run(t, "eval", "--id", fm, "--ood", mn, "--denoiser", model, "--n", "10", "--fit-n", "20", "--acceptance", "0.8",
+		"--preset", "fast", "--methods", "eigenscore", "--bootstrap", "0", "--no-cache")
+	if err != nil || !strings.Contains(out, "eigenscore ") {
+		t.Fatalf("eval on folders: %v\n%s", err, out)
+	}
+	det := filepath.Join(dir, "det.json")
+	if _, err := run(t, "fit", "--id", fm, "--denoiser", model, "--n", "20", "--acceptance", "0.8", "--preset", "fast", "--method", "eigenscore", "--out", det, "--no-cache"); err != nil {
+		t.Fatal(err)
+	}
+	npy := filepath.Join(dir, "fm.npy")
+	if err := data.SaveNPY(npy, fmTest.Head(30)); err != nil {
+		t.Fatal(err)
+	}
+	scores := func(spec string) []string {
+		csvPath := filepath.Join(dir, "s.csv")
+		if _, err := run(t, "score", "--detector", det, "--data", spec, "--csv", csvPath, "--no-cache"); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(csvPath)
+		var col []string
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+			col = append(col, strings.Split(line, ",")[2])
+		}
+		return col
+	}
+	if a, b := scores(fm), scores(npy); !slices.Equal(a, b) || len(a) != 30 {
+		t.Errorf("the folder's %d scores differ from the same images' from a .npy file:\n%v\n%v", len(a), a, b)
+	}
+	if _, err := run(t, "score", "--detector", det, "--data", filepath.Join(dir, "nothing"), "--no-cache"); err == nil {
+		t.Error("a missing folder was accepted")
 	}
 }
