@@ -51,13 +51,13 @@ func runPaper(ctx context.Context, cfg Config, m *eigenscore.Model, sets *Sets, 
 	}
 	idVal, idTest := halves(sets.ID.Len(), cfg.Seed, ID)
 	oodVal, oodTest := halves(sets.OOD.Len(), cfg.Seed, OOD)
-	a, b, agg, valAUROC := paperSelect(cfg, pf[Fit].Sums, pick3(pf[ID].Sums, idVal), pick3(pf[OOD].Sums, oodVal))
+	a, b, agg, valAUROC := paperSelect(cfg, pf[Fit].Sums, pick(pf[ID].Sums, idVal), pick(pf[OOD].Sums, oodVal))
 	names := method.Names("eig", s.Sigmas[a:b+1], agg, 1)
 	det, err := detector.Fit(names, window(pf[Fit].Sums, a, b, agg), cfg.Acceptance, detector.OneSided)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", PaperMethod, err)
 	}
-	mr, err := score(cfg, det, detector.OneSided, window(pick3(pf[ID].Sums, idTest), a, b, agg), window(pick3(pf[OOD].Sums, oodTest), a, b, agg))
+	mr, err := score(cfg, det, detector.OneSided, window(pick(pf[ID].Sums, idTest), a, b, agg), window(pick(pf[OOD].Sums, oodTest), a, b, agg))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", PaperMethod, err)
 	}
@@ -80,18 +80,11 @@ func halves(n int, seed uint64, role Role) (val, test []int) {
 	return val, test
 }
 
-func pick(rows [][]float64, idx []int) [][]float64 {
-	out := make([][]float64, len(idx))
+// pick returns the elements of xs at the indices, in that order.
+func pick[T any](xs []T, idx []int) []T {
+	out := make([]T, len(idx))
 	for i, j := range idx {
-		out[i] = rows[j]
-	}
-	return out
-}
-
-func pick3(x [][][]float64, idx []int) [][][]float64 {
-	out := make([][][]float64, len(idx))
-	for i, j := range idx {
-		out[i] = x[j]
+		out[i] = xs[j]
 	}
 	return out
 }

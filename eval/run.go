@@ -170,7 +170,7 @@ func evaluate(cfg Config, meth method.Method, feats map[method.Provider]map[Role
 	if err != nil {
 		return nil, err
 	}
-	id, ood = pickScored(id, idTest), pickScored(ood, oodTest)
+	id, ood = pick(id, idTest), pick(ood, oodTest)
 	mr := &MethodResult{Note: meth.Info().Note}
 	for _, s := range id {
 		mr.IDScores, mr.IDPValues = append(mr.IDScores, s.Score), append(mr.IDPValues, s.PValue)
@@ -185,28 +185,21 @@ func evaluate(cfg Config, meth method.Method, feats map[method.Provider]map[Role
 	if mr.Threshold, err = fitted.Calibration.Threshold(cfg.Acceptance); err != nil {
 		return nil, err
 	}
-	mr.IDAccepted = 1 - flaggedP(mr.IDPValues, cfg.Acceptance)
-	mr.OODFlagged = flaggedP(mr.OODPValues, cfg.Acceptance)
+	flag := func(p float64) bool { return conformal.Flag(p, cfg.Acceptance) }
+	mr.IDAccepted = 1 - fraction(mr.IDPValues, flag)
+	mr.OODFlagged = fraction(mr.OODPValues, flag)
 	return mr, nil
 }
 
-func pickScored(s []method.Scored, idx []int) []method.Scored {
-	out := make([]method.Scored, len(idx))
-	for i, j := range idx {
-		out[i] = s[j]
-	}
-	return out
-}
-
-// flaggedP is the fraction of p-values flagged at the acceptance rate.
-func flaggedP(ps []float64, acceptance float64) float64 {
+// fraction is the share of xs for which pred holds.
+func fraction(xs []float64, pred func(float64) bool) float64 {
 	n := 0
-	for _, p := range ps {
-		if conformal.Flag(p, acceptance) {
+	for _, x := range xs {
+		if pred(x) {
 			n++
 		}
 	}
-	return float64(n) / float64(len(ps))
+	return float64(n) / float64(len(xs))
 }
 
 // score evaluates a detector with in-sample thresholds (the paper
@@ -224,8 +217,9 @@ func score(cfg Config, det *detector.Detector, rule detector.Score, id, ood [][]
 	if cfg.Bootstrap > 0 {
 		mr.CI = metrics.Bootstrap(idS, oodS, cfg.Bootstrap, cfg.Seed)
 	}
-	mr.IDAccepted = 1 - flagged(idS, mr.Threshold)
-	mr.OODFlagged = flagged(oodS, mr.Threshold)
+	above := func(s float64) bool { return s > mr.Threshold }
+	mr.IDAccepted = 1 - fraction(idS, above)
+	mr.OODFlagged = fraction(oodS, above)
 	return mr, nil
 }
 
@@ -258,14 +252,4 @@ func column(rows [][]float64, j int) []float64 {
 		out[i] = r[j]
 	}
 	return out
-}
-
-func flagged(scores []float64, thr float64) float64 {
-	n := 0
-	for _, s := range scores {
-		if s > thr {
-			n++
-		}
-	}
-	return float64(n) / float64(len(scores))
 }

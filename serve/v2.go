@@ -227,25 +227,13 @@ func (s *Server) inferResponse(req *inferRequest, res []eigenscore.Result) *infe
 	n := len(res)
 	want := func(name string) bool { return req.Outputs == nil || slices.Contains(req.Outputs, name) }
 	if want("score") {
-		v := make([]float64, n)
-		for i, r := range res {
-			v[i] = r.Score
-		}
-		out.Outputs = append(out.Outputs, tensor{Name: "score", Datatype: "FP64", Shape: []int{n}, Data: v})
+		out.Outputs = append(out.Outputs, tensor{Name: "score", Datatype: "FP64", Shape: []int{n}, Data: each(res, func(r eigenscore.Result) float64 { return r.Score })})
 	}
 	if want("p_value") {
-		v := make([]float64, n)
-		for i, r := range res {
-			v[i] = r.PValue
-		}
-		out.Outputs = append(out.Outputs, tensor{Name: "p_value", Datatype: "FP64", Shape: []int{n}, Data: v})
+		out.Outputs = append(out.Outputs, tensor{Name: "p_value", Datatype: "FP64", Shape: []int{n}, Data: each(res, func(r eigenscore.Result) float64 { return r.PValue })})
 	}
 	if want("flagged") {
-		v := make([]bool, n)
-		for i, r := range res {
-			v[i] = r.Flagged
-		}
-		out.Outputs = append(out.Outputs, tensor{Name: "flagged", Datatype: "BOOL", Shape: []int{n}, Data: v})
+		out.Outputs = append(out.Outputs, tensor{Name: "flagged", Datatype: "BOOL", Shape: []int{n}, Data: each(res, func(r eigenscore.Result) bool { return r.Flagged })})
 	}
 	if want("features") {
 		f := len(s.det.FeatureNames())
@@ -254,6 +242,15 @@ func (s *Server) inferResponse(req *inferRequest, res []eigenscore.Result) *infe
 			v = append(v, r.Features...)
 		}
 		out.Outputs = append(out.Outputs, tensor{Name: "features", Datatype: "FP64", Shape: []int{n, f}, Data: v})
+	}
+	return out
+}
+
+// each maps every result to one value of an output tensor.
+func each[T any](res []eigenscore.Result, f func(eigenscore.Result) T) []T {
+	out := make([]T, len(res))
+	for i, r := range res {
+		out[i] = f(r)
 	}
 	return out
 }
