@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/eigenscore
 
-.PHONY: demo test test-go test-tools fuzz deps data ort build bench clean
+.PHONY: demo test test-go test-tools fuzz deps data ort build bench bench-peer clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/eigenscore
@@ -48,3 +48,10 @@ bench: data ort
 
 clean:
 	rm -rf bin demo.json demo.html
+
+# eigenscore's ONNX Runtime backend (default options) against the best PyTorch
+# configuration on the shipped Fashion-MNIST network, interleaved, at 1, 6, 32
+# and 192 images per call: one line per call size (tools/bench_peer.py).
+bench-peer: deps ort
+	$(GO) test -c -o bin/onnx-bench.test ./denoise/onnx
+	/usr/bin/python3 tools/bench_peer.py --go-test bin/onnx-bench.test

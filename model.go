@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -29,9 +28,11 @@ type Model struct {
 }
 
 // OpenModel opens an ONNX denoiser (the model contract of package
-// denoise/onnx) from a file. opts may be nil: one single-threaded ONNX
-// Runtime session per core, batches of 32, the library from
-// $ONNXRUNTIME_LIB or the path scripts/install-onnxruntime.sh installs to.
+// denoise/onnx) from a file. opts may be nil: the backend's automatic
+// layout (one single-threaded ONNX Runtime session per core, runs of at
+// most 16 images, no padding, a session with a thread per core for lone
+// images), the library from $ONNXRUNTIME_LIB or the path
+// scripts/install-onnxruntime.sh installs to.
 func OpenModel(path string, opts *onnx.Options) (*Model, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -44,7 +45,7 @@ func OpenModel(path string, opts *onnx.Options) (*Model, error) {
 // binary (package models). source says where it came from and is recorded
 // in detectors; id identifies the weights (detectors refuse other ids).
 func OpenModelBytes(source, id string, model []byte, opts *onnx.Options) (*Model, error) {
-	o := onnx.Options{Threads: 1, Sessions: runtime.NumCPU(), BatchSize: 32}
+	var o onnx.Options // zero: the backend chooses (onnx.Layout)
 	if opts != nil {
 		o = *opts
 	}

@@ -157,10 +157,21 @@ func Load(dir string, spec Spec, split Split) (*Dataset, error) {
 	case isDir(spec.Name):
 		return nil, fmt.Errorf("data: %s is a folder of images, which loads at a model's image shape (LoadFor; every command that has a model does this)", spec.Name)
 	default:
-		return nil, fmt.Errorf("data: unknown dataset %q: want one of %s, uniform-noise, constant, NAME@invert, NAME@vflip, a path to an IDX, .npy, CIFAR-10 .bin or SVHN .mat file, or a folder of PNG/JPEG images", spec.Name, strings.Join(Names(), ", "))
+		return nil, spec.Check()
 	}
 	ds.Name = spec.Name
 	return ds.FilterClasses(spec.Classes)
+}
+
+// Check reports an error naming what is wanted when the spec names no
+// dataset this package can load: not a named or synthetic set, nor an
+// existing file or folder. It reads nothing; Load and LoadFor can still
+// fail on the contents.
+func (s Spec) Check() error {
+	if idxSets[s.Name] || isSynthetic(s.Name) || fileExists(s.Name) || isDir(s.Name) {
+		return nil
+	}
+	return fmt.Errorf("data: unknown dataset %q: want one of %s, uniform-noise, constant, NAME@invert, NAME@vflip, a path to an IDX, .npy, CIFAR-10 .bin or SVHN .mat file, or a folder of PNG/JPEG images", s.Name, strings.Join(Names(), ", "))
 }
 
 // HasSplits reports whether the spec names a dataset with separate train and

@@ -106,6 +106,21 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// CheckData reports an unknown ID or OOD dataset before anything is
+// loaded or opened.
+func (c Config) CheckData() error {
+	for _, spec := range []string{c.ID, c.OOD} {
+		sp, err := data.ParseSpec(spec)
+		if err != nil {
+			return err
+		}
+		if err := sp.Check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Settings are the feature settings of the configuration.
 func (c Config) Settings() method.Settings {
 	return method.Settings{Estimator: c.Estimator.WithDefaults(), Sigmas: c.Sigmas, Draws: c.Draws, Aggregation: c.Aggregation, Probes: c.Probes, Seed: c.Seed}

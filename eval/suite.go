@@ -59,6 +59,9 @@ func RunSuite(ctx context.Context, name string, cfg Config, dataDir string, open
 	for _, p := range pairs {
 		c := cfg
 		c.ID, c.OOD = p.ID, p.OOD
+		if err := c.CheckData(); err != nil {
+			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)
+		}
 		m, err := open(p.ID)
 		if err != nil {
 			return nil, fmt.Errorf("pair %s → %s: %w", p.ID, p.OOD, err)

@@ -17,11 +17,15 @@ benchmark tries, and `nfe_per_s` times one. The best of them is "PyTorch" in
   eager-tN      torch.inference_mode, N intra-op threads
   script-tN     traced, torch.jit.freeze'd and optimize_for_inference'd
                 (oneDNN/MKLDNN convolutions where torch picks them), N threads
-  fork2-t1      the frozen TorchScript module on two halves of the batch at
-                once (torch.jit.fork, one intra-op thread each): the same
-                data parallelism eigenscore's backend uses (batch >= 2)
+  frozen-tN     traced and frozen only (optimize_for_inference was slower
+                than eager at 32 images and more on this machine)
+  fork2-t1      the optimised TorchScript module on two halves of the batch
+  fork2f-t1     at once (torch.jit.fork, one intra-op thread each), or the
+                frozen-only one: the data parallelism eigenscore's backend
+                uses (batch >= 2)
 
-Usage: /usr/bin/python3 tools/torch_peer.py [--model models/fashion-mnist/model.onnx] [--batch 1,6,32,192]
+Usage: /usr/bin/python3 tools/torch_peer.py [--model models/fashion-mnist/model.onnx]
+           [--batch 1,6,32,192] [--threads 1,2] [--seconds 1]
 prints NFE/s per configuration.
 """
 import argparse
@@ -150,19 +154,22 @@ def configs(net, batch):
     out = {}
     for t in (1, 2):
         out["eager-t%d" % t] = (t, net)
-    frozen = _freeze(_traced(net, x, s))
+    optimized = _freeze(_traced(net, x, s))
+    frozen = torch.jit.freeze(_traced(net, x, s).eval())
     for t in (1, 2):
-        out["script-t%d" % t] = (t, frozen)
+        out["script-t%d" % t] = (t, optimized)
+        out["frozen-t%d" % t] = (t, frozen)
     if batch >= 2:
         h = batch // 2 + batch % 2
         out["fork2-t1"] = (1, _freeze(torch.jit.script(_Fork2(_traced(net, x[:h], s[:h])))))
+        out["fork2f-t1"] = (1, torch.jit.freeze(torch.jit.script(_Fork2(_traced(net, x[:h], s[:h]))).eval()))
     return out
 
 
-def nfe_per_s(fn, threads, batch, seconds=1.0):
+def nfe_per_s(fn, batch, seconds=1.0):
     """Images per second of fn on batch fixture images: warm-up, then as many
-    calls as fit in seconds."""
-    torch.set_num_threads(threads)
+    calls as fit in seconds. The thread count is the process's: set it once,
+    before anything runs (see serve)."""
     x, s = inputs(batch)
     with torch.inference_mode():
         for _ in range(3):
@@ -176,17 +183,72 @@ def nfe_per_s(fn, threads, batch, seconds=1.0):
                 return n * batch / el
 
 
+def serve(model_path, threads, inp=sys.stdin, out=sys.stdout):
+    """Worker loop for one thread count: reads lines "BATCH SECONDS", answers
+    each with a JSON line {config: NFE/s} for the configurations of that
+    thread count. Switching torch's thread count inside a process once
+    OpenMP has run made 2 threads ~20x slower here, so every thread count
+    gets a process of its own, its count set before the first operation."""
+    import json
+    import warnings
+    warnings.filterwarnings("ignore")  # the tracer's warnings about σ's reshape
+    torch.set_num_threads(threads)
+    net = load(model_path)
+    built = {}
+    for line in inp:
+        if not line.strip():
+            continue
+        batch, seconds = line.split()
+        batch, seconds = int(batch), float(seconds)
+        if batch not in built:
+            built[batch] = {k: fn for k, (t, fn) in configs(net, batch).items() if t == threads}
+        res = {k: nfe_per_s(fn, batch, seconds) for k, fn in built[batch].items()}
+        out.write(json.dumps(res) + "\n")
+        out.flush()
+
+
+class Worker:
+    """A serve() subprocess for one thread count."""
+
+    def __init__(self, model_path, threads):
+        import subprocess
+        self.p = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--serve", "--threads", str(threads), "--model", model_path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def time(self, batch, seconds):
+        import json
+        self.p.stdin.write("%d %g\n" % (batch, seconds))
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError("torch worker exited (status %s)" % self.p.wait())
+        return json.loads(line)
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--batch", default="1,6,32,192")
+    ap.add_argument("--threads", default="1,2")
     ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    net = load(a.model)
-    print("max |PyTorch - ONNX| = %.2e" % check(net, a.model))
+    if a.serve:
+        serve(a.model, int(a.threads))
+        return
+    print("max |PyTorch - ONNX| = %.2e" % check(load(a.model), a.model))
+    workers = [Worker(a.model, int(t)) for t in a.threads.split(",")]
     for b in (int(v) for v in a.batch.split(",")):
-        for name, (t, fn) in configs(net, b).items():
-            print("batch=%d %-10s %8.1f NFE/s" % (b, name, nfe_per_s(fn, t, b, a.seconds)))
+        for w in workers:
+            for name, v in w.time(b, a.seconds).items():
+                print("batch=%d %-10s %8.1f NFE/s" % (b, name, v))
+    for w in workers:
+        w.close()
 
 
 if __name__ == "__main__":

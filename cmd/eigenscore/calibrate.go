@@ -48,6 +48,9 @@ func newFitCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := spec.Check(); err != nil {
+				return err
+			}
 			m, err := g.openModel(den, id)
 			if err != nil {
 				return err

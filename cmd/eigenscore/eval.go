@@ -68,6 +68,9 @@ func newEvalCmd(g *globals) *cobra.Command {
 				}
 				printMeans(cmd.OutOrStdout(), suite)
 			} else {
+				if err := cfg.CheckData(); err != nil {
+					return err
+				}
 				m, err := open(cfg.ID)
 				if err != nil {
 					return err

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -55,9 +54,12 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "debug logging")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars or info logs")
 	root.PersistentFlags().StringVar(&g.ortLib, "onnxruntime-lib", "", "ONNX Runtime shared library (default $ONNXRUNTIME_LIB or the path scripts/install-onnxruntime.sh installs to)")
-	root.PersistentFlags().IntVar(&g.threads, "threads", 1, "ONNX Runtime intra-op threads per session")
-	root.PersistentFlags().IntVar(&g.sessions, "sessions", runtime.NumCPU(), "ONNX Runtime sessions; the chunks of one request run on them in parallel")
-	root.PersistentFlags().IntVar(&g.batch, "ort-batch", 32, "ONNX Runtime session batch size; keep 2·k·--batch a multiple of it (requests are padded to whole batches)")
+	// 0 lets the backend choose (package denoise/onnx, Layout): one
+	// single-threaded session per core, runs of at most 16 images, no
+	// padding, and a session with a thread per core for lone images.
+	root.PersistentFlags().IntVar(&g.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: automatic)")
+	root.PersistentFlags().IntVar(&g.sessions, "sessions", 0, "ONNX Runtime sessions; the runs of one call are shared among them (0: automatic, one per core)")
+	root.PersistentFlags().IntVar(&g.batch, "ort-batch", 0, "most images per ONNX Runtime run; calls are not padded (0: automatic)")
 	root.AddCommand(newSpectrumCmd(g), newEvalCmd(g), newFitCmd(g), newScoreCmd(g), newExplainCmd(g), newServeCmd(g), newQualityCmd(g), newBenchCmd(g))
 	return root
 }

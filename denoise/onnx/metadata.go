@@ -112,9 +112,11 @@ func parseMetadata(name string, raw map[string]string) (Metadata, error) {
 func keys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
 
 // checkIO validates the graph's inputs and outputs against the contract and
-// the metadata shape. A fixed (non-dynamic) batch dimension is accepted only
-// when it equals batch.
-func checkIO(name string, shape denoise.Shape, batch int, ins, outs []ort.InputOutputInfo) error {
+// the metadata shape, and returns the batch dimension N when the graph fixes
+// it (0 when it is dynamic). A fixed N must be the same on x, sigma and
+// denoised, and equal to batch when batch is not 0 (the session batch size
+// asked for).
+func checkIO(name string, shape denoise.Shape, batch int, ins, outs []ort.InputOutputInfo) (int, error) {
 	want4 := fmt.Sprintf("float32 tensor [N,%d,%d,%d]", shape.C, shape.H, shape.W)
 	expect := map[string]string{InputX: want4, InputSigma: "float32 tensor [N]"}
 	bad := func(what, want, got string) error {
@@ -128,10 +130,10 @@ func checkIO(name string, shape denoise.Shape, batch int, ins, outs []ort.InputO
 		return "[" + strings.Join(s, ", ") + "]"
 	}
 	if len(ins) != 2 {
-		return bad("inputs", fmt.Sprintf("2 inputs %q (%s) and %q (%s)", InputX, want4, InputSigma, expect[InputSigma]), fmt.Sprintf("%d: %s", len(ins), describe(ins)))
+		return 0, bad("inputs", fmt.Sprintf("2 inputs %q (%s) and %q (%s)", InputX, want4, InputSigma, expect[InputSigma]), fmt.Sprintf("%d: %s", len(ins), describe(ins)))
 	}
 	if len(outs) != 1 {
-		return bad("outputs", fmt.Sprintf("1 output %q (%s)", OutputName, want4), fmt.Sprintf("%d: %s", len(outs), describe(outs)))
+		return 0, bad("outputs", fmt.Sprintf("1 output %q (%s)", OutputName, want4), fmt.Sprintf("%d: %s", len(outs), describe(outs)))
 	}
 	seen := map[string]ort.InputOutputInfo{}
 	for _, io := range ins {
@@ -139,12 +141,13 @@ func checkIO(name string, shape denoise.Shape, batch int, ins, outs []ort.InputO
 	}
 	for _, n := range []string{InputX, InputSigma} {
 		if _, ok := seen[n]; !ok {
-			return bad("input names", fmt.Sprintf("%q and %q", InputX, InputSigma), describe(ins))
+			return 0, bad("input names", fmt.Sprintf("%q and %q", InputX, InputSigma), describe(ins))
 		}
 	}
 	if outs[0].Name != OutputName {
-		return bad("output name", fmt.Sprintf("%q", OutputName), describe(outs))
+		return 0, bad("output name", fmt.Sprintf("%q", OutputName), describe(outs))
 	}
+	fixed := 0
 	check := func(io ort.InputOutputInfo, rank int, want string) error {
 		what := fmt.Sprintf("%q", io.Name)
 		got := describeIO(io)
@@ -155,8 +158,14 @@ func checkIO(name string, shape denoise.Shape, batch int, ins, outs []ort.InputO
 		if len(d) != rank {
 			return bad(what+" rank", want, got)
 		}
-		if d[0] > 0 && int(d[0]) != batch {
-			return bad(what+" batch dimension", fmt.Sprintf("a dynamic N (or exactly the session batch size %d)", batch), got)
+		if d[0] > 0 {
+			switch {
+			case batch > 0 && int(d[0]) != batch:
+				return bad(what+" batch dimension", fmt.Sprintf("a dynamic N (or exactly the session batch size %d)", batch), got)
+			case fixed > 0 && int(d[0]) != fixed:
+				return bad(what+" batch dimension", fmt.Sprintf("a dynamic N, or the same fixed N = %d on every input and output", fixed), got)
+			}
+			fixed = int(d[0])
 		}
 		if rank == 4 && (d[1] != int64(shape.C) || d[2] != int64(shape.H) || d[3] != int64(shape.W)) {
 			return bad(what+" C,H,W (metadata shape "+shape.String()+")", want, got)
@@ -164,12 +173,15 @@ func checkIO(name string, shape denoise.Shape, batch int, ins, outs []ort.InputO
 		return nil
 	}
 	if err := check(seen[InputX], 4, want4); err != nil {
-		return err
+		return 0, err
 	}
 	if err := check(seen[InputSigma], 1, expect[InputSigma]); err != nil {
-		return err
+		return 0, err
 	}
-	return check(outs[0], 4, want4)
+	if err := check(outs[0], 4, want4); err != nil {
+		return 0, err
+	}
+	return fixed, nil
 }
 
 // describeIO formats an input/output as `"x" float32 [?,1,28,28]`, with ? for

@@ -108,14 +108,19 @@ func maxAbsDiff(a, b []float32) (float64, int) {
 
 func TestMatchesPyTorch(t *testing.T) {
 	for _, name := range fixtures {
-		// BatchSize 3 with 4 inputs: one full chunk and one padded chunk;
-		// 1: one chunk per image; 4: exact; 8: a single padded chunk.
-		// With 2 or 3 sessions the chunks of one request run in parallel
-		// parts (1 image per chunk: parts of 2 images, or of 2, 1 and 1).
-		for _, c := range []struct{ bs, sessions int }{{3, 1}, {1, 1}, {4, 1}, {8, 1}, {1, 2}, {1, 3}, {3, 2}} {
+		// 4 images. BatchSize 3: two runs of 2 (runs are balanced, never
+		// padded); 1: a run per image; 4 and 8: a single run of 4. With 2
+		// or 3 sessions the runs of one call go to the sessions in
+		// parallel (runs of 1, or of 2 and 2 with BatchSize 3). {0, 0} is
+		// the automatic layout.
+		for _, c := range []struct{ bs, sessions int }{{3, 1}, {1, 1}, {4, 1}, {8, 1}, {1, 2}, {1, 3}, {3, 2}, {0, 0}} {
 			bs := c.bs
 			t.Run(fmt.Sprintf("%s/batch%d/sessions%d", name, bs, c.sessions), func(t *testing.T) {
-				d, f := openFixture(t, name, Options{BatchSize: bs, Threads: 1, Sessions: c.sessions})
+				opts := Options{BatchSize: bs, Threads: 1, Sessions: c.sessions}
+				if c.sessions == 0 {
+					opts.Threads = 0
+				}
+				d, f := openFixture(t, name, opts)
 				out := make([]float32, len(f.X))
 				if err := d.Denoise(context.Background(), f.X, f.Sigma, out); err != nil {
 					t.Fatal(err)
@@ -470,8 +475,10 @@ func TestInitBadLibrary(t *testing.T) {
 	}
 }
 
-// Benchmarks: both run the tiny fixture at the same batch size and threads;
-// NFE/s counts images (network function evaluations) per second.
+// Benchmarks: both run the tiny fixture at the same batch size on one
+// single-threaded session; NFE/s counts images (network function
+// evaluations) per second. BenchmarkShipped (bench_test.go) times the
+// shipped network with the default layout.
 
 const benchBatch = 64
 
@@ -488,7 +495,7 @@ func benchInput(f fixture, n int) (x, sigma []float32) {
 }
 
 func BenchmarkDenoise(b *testing.B) {
-	d, f := openFixture(b, fixtures[0], Options{BatchSize: benchBatch})
+	d, f := openFixture(b, fixtures[0], Options{BatchSize: benchBatch, Threads: 1, Sessions: 1})
 	x, sigma := benchInput(f, benchBatch)
 	out := make([]float32, len(x))
 	ctx := context.Background()
@@ -505,7 +512,7 @@ func BenchmarkDenoise(b *testing.B) {
 func BenchmarkRawSession(b *testing.B) {
 	requireORT(b)
 	model, f := loadFixture(b, fixtures[0])
-	opts, _ := Options{BatchSize: benchBatch}.withDefaults()
+	opts, _ := Options{BatchSize: benchBatch, Threads: 1, Sessions: 1}.layout(numCPU(), 0)
 	xt, err := ort.NewEmptyTensor[float32](ort.NewShape(benchBatch, int64(f.Shape[0]), int64(f.Shape[1]), int64(f.Shape[2])))
 	if err != nil {
 		b.Fatal(err)
