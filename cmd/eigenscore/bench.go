@@ -67,7 +67,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 				return err
 			}
 			base := eval.Config{ID: id, OOD: ood, N: n, FitN: n, Seed: seed, Sigmas: sigmas, Timesteps: ts,
-				Aggregation: features.Mean, Acceptance: 0.95, Methods: []method.Method{method.EigenScore, method.EigenScore2S}, Protocol: eval.Deploy}
+				Aggregation: features.Mean, Acceptance: 0.95, Probes: 4, Methods: []method.Method{method.EigenScore, method.EigenScore2S}, Protocol: eval.Deploy}
 			dataDir := data.DataDir(g.dataDir)
 			m, err := g.openModel(den, id)
 			if err != nil {

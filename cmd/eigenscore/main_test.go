@@ -286,3 +286,14 @@ func TestImageFolders(t *testing.T) {
 		t.Error("a missing folder was accepted")
 	}
 }
+
+// bench runs a preset end to end and reports its cost.
+func TestBench(t *testing.T) {
+	out, err := run(t, "bench", "--denoiser", "gmm", "--id", "fashion-mnist", "--ood", "mnist", "--n", "19", "--preset", "fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "fast ") || !strings.Contains(out, "efficiency") {
+		t.Errorf("bench output lacks the preset row:\n%s", out)
+	}
+}
