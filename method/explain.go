@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/eigenscore/eigenscore/data"
 	"github.com/eigenscore/eigenscore/denoise"
@@ -77,39 +76,35 @@ const maxKeptBytes = 64 << 20
 // keeping each draw's eigenvectors, and hands every image's explanation to
 // each. progress receives the (image, σ) tasks done.
 func explainSpectra(ctx context.Context, s Settings, den denoise.Denoiser, ds *data.Dataset, progress func(int), each func(i int, e Explained)) (*Features, error) {
-	counter := denoise.NewCounter(den)
-	t0 := time.Now()
-	cfg := s.Estimator
-	cfg.KeepVectors = true
-	e := &spectrum.Estimator{Denoiser: counter, Config: cfg, Seed: s.Seed}
-	perImage := len(s.Sigmas) * s.Draws * (cfg.WithDefaults().K + 1) * ds.Dim() * 8
-	group := max(1, maxKeptBytes/perImage)
-	f := &Features{Names: Spectra.FeatureNames(s)}
-	for start := 0; start < ds.Len(); start += group {
-		end := min(start+group, ds.Len())
-		sub := &data.Dataset{Name: ds.Name, Shape: ds.Shape, Pixels: ds.Pixels[start*ds.Dim() : end*ds.Dim()]}
-		base := start * len(s.Sigmas)
-		sp, err := features.Estimate(ctx, e, sub, s.Sigmas, s.Draws, func(n int) {
-			if progress != nil {
-				progress(base + n)
+	return measured(den, Spectra.FeatureNames(s), func(den denoise.Denoiser, f *Features) error {
+		cfg := s.Estimator
+		cfg.KeepVectors = true
+		e := &spectrum.Estimator{Denoiser: den, Config: cfg, Seed: s.Seed}
+		perImage := len(s.Sigmas) * s.Draws * (cfg.WithDefaults().K + 1) * ds.Dim() * 8
+		group := max(1, maxKeptBytes/perImage)
+		for start := 0; start < ds.Len(); start += group {
+			end := min(start+group, ds.Len())
+			sub := &data.Dataset{Name: ds.Name, Shape: ds.Shape, Pixels: ds.Pixels[start*ds.Dim() : end*ds.Dim()]}
+			base := start * len(s.Sigmas)
+			sp, err := features.Estimate(ctx, e, sub, s.Sigmas, s.Draws, func(n int) {
+				if progress != nil {
+					progress(base + n)
+				}
+			})
+			if err != nil {
+				return err
 			}
-		})
-		if err != nil {
-			return nil, err
-		}
-		f.addSpectra(sp, s)
-		for i, perSigma := range sp.Draws {
-			ex := Explained{Levels: make([]Level, len(perSigma))}
-			for j, draws := range perSigma {
-				ex.Levels[j] = explainDraws(draws, ds.Dim())
+			f.addSpectra(sp, s)
+			for i, perSigma := range sp.Draws {
+				ex := Explained{Levels: make([]Level, len(perSigma))}
+				for j, draws := range perSigma {
+					ex.Levels[j] = explainDraws(draws, ds.Dim())
+				}
+				each(start+i, ex)
 			}
-			each(start+i, ex)
 		}
-	}
-	clampPositive(f.Rows)
-	f.NFE = counter.NFE()
-	f.Seconds = time.Since(t0).Seconds()
-	return f, nil
+		return nil
+	})
 }
 
 // ExtractExplained computes the spectra features of ds as Extract does for

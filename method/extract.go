@@ -275,25 +275,34 @@ func chunked[T any](label string, p Provider, s Settings, modelID string, ds *da
 
 // compute runs the provider on one chunk, counting its NFEs and time.
 func (p Provider) compute(ctx context.Context, s Settings, den denoise.Denoiser, ds *data.Dataset, progress func(int)) (*Features, error) {
+	return measured(den, p.FeatureNames(s), func(den denoise.Denoiser, f *Features) error {
+		var err error
+		switch p {
+		case Spectra:
+			err = spectra(ctx, s, den, ds, progress, f)
+		case DenoisingErrors:
+			f.Rows, err = features.DenoisingError(ctx, den, ds, GridSigmas(), s.Draws, s.Seed, progress)
+		case ScoreNorms:
+			f.Rows, err = features.ScoreNorm(ctx, den, ds, GridSigmas(), s.Draws, s.Seed, progress)
+		case Traces:
+			f.Rows, err = features.Trace(ctx, den, ds, s.Sigmas, s.Probes, s.Estimator.Step, s.Seed, progress)
+		case DiffPaths:
+			f.Rows, err = features.DiffPath(ctx, den, ds, features.DiffPathSigmas(), progress)
+		default:
+			err = fmt.Errorf("method: unknown feature provider %q", p)
+		}
+		return err
+	})
+}
+
+// measured runs fill on a fresh Features named names with a denoiser that
+// counts its evaluations, then floors the rows (clampPositive) and records
+// the NFEs and the time taken.
+func measured(den denoise.Denoiser, names []string, fill func(den denoise.Denoiser, f *Features) error) (*Features, error) {
 	counter := denoise.NewCounter(den)
 	t0 := time.Now()
-	f := &Features{Names: p.FeatureNames(s)}
-	var err error
-	switch p {
-	case Spectra:
-		err = spectra(ctx, s, counter, ds, progress, f)
-	case DenoisingErrors:
-		f.Rows, err = features.DenoisingError(ctx, counter, ds, GridSigmas(), s.Draws, s.Seed, progress)
-	case ScoreNorms:
-		f.Rows, err = features.ScoreNorm(ctx, counter, ds, GridSigmas(), s.Draws, s.Seed, progress)
-	case Traces:
-		f.Rows, err = features.Trace(ctx, counter, ds, s.Sigmas, s.Probes, s.Estimator.Step, s.Seed, progress)
-	case DiffPaths:
-		f.Rows, err = features.DiffPath(ctx, counter, ds, features.DiffPathSigmas(), progress)
-	default:
-		err = fmt.Errorf("method: unknown feature provider %q", p)
-	}
-	if err != nil {
+	f := &Features{Names: names}
+	if err := fill(counter, f); err != nil {
 		return nil, err
 	}
 	clampPositive(f.Rows)
