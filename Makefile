@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/eigenscore
 
-.PHONY: demo test test-go test-tools fuzz deps data ort build bench bench-peer clean
+.PHONY: demo test test-go test-beam test-tools fuzz deps data ort build build-beam bench bench-peer clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/eigenscore
@@ -21,7 +21,7 @@ ort: deps
 demo: data ort build
 	$(BIN) eval --id fashion-mnist --ood mnist --n 100 --preset fast --json demo.json --report demo.html
 
-test: test-go test-tools
+test: test-go test-beam test-tools
 
 test-go: data ort
 	test -z "$$(gofmt -l .)" || (gofmt -l .; exit 1)
@@ -39,6 +39,15 @@ fuzz:
 	$(GO) test -run XXX -fuzz 'FuzzDecodeInferRequest$$' -fuzztime 10s ./serve
 	for t in FuzzIDX FuzzNPY FuzzMAT FuzzDecodeImage; do $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime 5s ./data || exit 1; done
 	$(GO) test -run XXX -fuzz '^FuzzCIFAR$$' -fuzztime 5s -fuzzminimizetime 1s ./data
+
+# The Beam pipeline (module beam/, its own go.mod) on Beam's Prism runner.
+test-beam: data ort
+	cd beam && test -z "$$(gofmt -l .)" || (gofmt -l .; exit 1)
+	cd beam && $(GO) vet ./...
+	cd beam && $(GO) test -count=1 -timeout 10m ./...
+
+build-beam:
+	cd beam && $(GO) build -o ../bin/eigenscore-beam ./cmd/eigenscore-beam
 
 test-tools: deps
 	/usr/bin/python3 -m unittest discover -s tools -v

@@ -26,8 +26,12 @@
 //     which σ, the model's posterior is unusually uncertain. Save and Load
 //     keep a Detector as a versioned JSON file that is validated when read.
 //
-// The same seed gives the same scores, whatever the batch sizes, and an
+// The same seed gives the same noise draws whatever the batch sizes, and an
 // image's score depends only on its pixels, not on the other images scored
-// with it. Images are data.Dataset values: float32 pixels in [-1, 1], laid
-// out N×C×H×W.
+// with it: exactly with a float64 denoiser (the Gaussian mixture), and to
+// float32 rounding (about 1e-7 relative) with ONNX Runtime, whose kernels
+// round a row's output slightly differently depending on its place in a
+// run. Scoring the same images in the same calls gives the same bits.
+// Images are data.Dataset values: float32 pixels in [-1, 1], laid out
+// N×C×H×W.
 package eigenscore

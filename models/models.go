@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strings"
 
 	"github.com/eigenscore/eigenscore"
 	"github.com/eigenscore/eigenscore/denoise/onnx"
@@ -66,4 +67,19 @@ func Open(name string, opts *onnx.Options) (*eigenscore.Model, error) {
 	}
 	h := sha256.Sum256(b)
 	return eigenscore.OpenModelBytes("shipped:"+name, "shipped:"+name+":"+hex.EncodeToString(h[:8]), b, opts)
+}
+
+// OpenSource opens the model a detector records as its source
+// (eigenscore.ModelRef.Source): "shipped:NAME" opens a shipped model and
+// any other source is read as the path of an ONNX file. The Gaussian
+// mixture ("gmm:SPEC") is fitted from data, not opened, and is refused
+// here with a message saying so.
+func OpenSource(source string, opts *onnx.Options) (*eigenscore.Model, error) {
+	if name, ok := strings.CutPrefix(source, "shipped:"); ok {
+		return Open(name, opts)
+	}
+	if strings.HasPrefix(source, "gmm:") {
+		return nil, fmt.Errorf("models: %s is a Gaussian mixture fitted from data, not a file to open; fit it with `eigenscore fit --denoiser gmm` or use an ONNX model", source)
+	}
+	return eigenscore.OpenModel(source, opts)
 }

@@ -273,10 +273,11 @@ def export_ckpt(ckpt_path, out, use_ema=True, opset=DEFAULT_OPSET):
     import edm
     ck = torch.load(ckpt_path, map_location="cpu")
     a = ck["args"]
-    model = edm.build(tuple(a["channels"]), a["emb"])
+    shape = tuple(a.get("shape", (1, 28, 28)))  # recorded since NPY/colour data
+    model = edm.build(tuple(a["channels"]), a["emb"], in_ch=shape[0])
     model.load_state_dict(ck["ema"] if use_ema else ck["model"])
     meta = ck["meta"]
-    return export_onnx(model, out, shape=(1, 28, 28), dataset=meta["dataset"],
+    return export_onnx(model, out, shape=shape, dataset=meta["dataset"],
                        sigma_min=meta["sigma_min"], sigma_max=meta["sigma_max"],
                        recipe=meta["recipe"], opset=opset)
 

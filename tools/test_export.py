@@ -86,6 +86,21 @@ class TestEDMExport(ContractMixin, unittest.TestCase):
             self.check_numerics(p, m, (1, 28, 28), [0.7])
             self.check_numerics(p, m, (1, 28, 28), [0.01, 0.2, 1.0, 5.0, 80.0], seed=1)
 
+    def test_edm_rgb_32(self):
+        # The training UNet for 3x32x32 colour data (32 -> 16 -> 8): contract
+        # shape [N,3,32,32] and numerics at batch 1 and 4.
+        torch.manual_seed(5)
+        m = standins.randomize_(edm.build(channels=(8, 16, 16), emb_dim=32, in_ch=3), 5).eval()
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "m.onnx")
+            export.export_onnx(m, p, shape=(3, 32, 32), dataset="cifar10", sigma_min=0.002,
+                               sigma_max=20, recipe=edm.arch_string(m))
+            model = onnx.load(p)
+            self.check_contract(model, (3, 32, 32), dataset="cifar10")
+            self.assertIn("in_ch=3", export.metadata(model)["recipe"])
+            self.check_numerics(p, m, (3, 32, 32), [0.5])
+            self.check_numerics(p, m, (3, 32, 32), [0.002, 0.3, 2.0, 20.0], seed=2)
+
     def test_preconditioning(self):
         # With F == 0, D = c_skip x; with F == 1, D = c_skip x + c_out.
         class Const(nn.Module):

@@ -88,7 +88,7 @@ def load(path=DEFAULT_MODEL):
     model = onnx.load(path)
     sd = state_dict_from_onnx(model)
     channels, emb = widths(sd)
-    net = edm.build(channels, emb)
+    net = edm.build(channels, emb, in_ch=sd["net.conv_in.weight"].shape[1])
     want = set(net.state_dict())
     missing, extra = want - set(sd), set(sd) - want
     if missing or extra:

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Train the small EDM UNet (tools/edm.py) on an IDX data set and export it.
+"""Train the small EDM UNet (tools/edm.py) on an IDX or NPY data set and export it.
 
 Example (Fashion-MNIST, all classes, 22 minutes of training):
 
@@ -8,6 +8,12 @@ Example (Fashion-MNIST, all classes, 22 minutes of training):
       --labels /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz \\
       --dataset-name fashion-mnist --out models/fashion-mnist \\
       --ckpt-dir /work/ckpt/fashion-mnist --minutes 22 --seed 1
+
+Colour images come as .npy arrays (uint8 [N,H,W,C] / [N,C,H,W], or floats on
+[-1,1] / [0,1]; the rules of eigenscore's Go reader, see tools/npy.py) with
+--images X.npy --test-images Y.npy (no labels). The network's channels and the
+exported contract shape follow the data. --sigma-dist cover trains the noise
+levels up to sigma = 20 too (see edm.SigmaDist).
 
 Resumable: the state (weights, EMA, Adam, step, elapsed training time) is saved
 to CKPT_DIR/ckpt.pt every --ckpt-every seconds and on SIGINT/SIGTERM; rerunning
@@ -38,14 +44,20 @@ sys.path.insert(0, HERE)
 import edm  # noqa: E402
 import export  # noqa: E402
 import idx  # noqa: E402
+import npy  # noqa: E402
 
-EVAL_SIGMAS = [0.1, 0.2, 0.34226, 0.52197, 0.72359, 0.95803, 1.24016, 2.0, 5.0, 12.0248]
+EVAL_SIGMAS = [0.1, 0.2, 0.34226, 0.52197, 0.72359, 0.95803, 1.24016, 2.0, 5.0, 12.0248, 20.0]
 EVAL_N = 1000
 EVAL_SEED = 12345
-# Contract metadata sigma range: the central 99.9% of the training distribution
-# ln sigma ~ N(P_mean, P_std^2), i.e. exp(P_mean -/+ 3.29 P_std) ~ [0.0058, 15.6].
-SIGMA_MIN = math.exp(edm.P_MEAN - 3.29 * edm.P_STD)
-SIGMA_MAX = math.exp(edm.P_MEAN + 3.29 * edm.P_STD)
+# Contract metadata sigma range of the default (edm) training distribution: the
+# central 99.9% of ln sigma ~ N(P_mean, P_std^2), exp(P_mean -/+ 3.29 P_std) ~
+# [0.0058, 15.6]. A run's own range is Trainer.dist.sigma_range() (for
+# --sigma-dist cover: [sigma_lo, sigma_hi] joined with this one).
+SIGMA_MIN, SIGMA_MAX = edm.SigmaDist("edm").sigma_range()
+# Values a checkpoint made before an argument was recorded was made with.
+LEGACY_ARGS = {"shape": [1, 28, 28], "sigma_dist": {"kind": "edm"}}
+# Arguments a checkpoint must agree with to be resumed.
+RESUME_KEYS = ("channels", "emb", "batch", "seed", "classes", "dataset_name", "shape", "n_train", "sigma_dist")
 
 
 def log(msg):
@@ -53,19 +65,34 @@ def log(msg):
 
 
 def default_test_path(p):
+    """IDX: train-… -> t10k-…; .npy: the first "train" in the file name ->
+    "test" (data-cache/rgb/<set>/train.npy -> test.npy); else None."""
     if p is None:
         return None
     d, b = os.path.split(p)
+    if npy.is_npy(p):
+        return os.path.join(d, b.replace("train", "test", 1)) if "train" in b else None
     return os.path.join(d, b.replace("train-", "t10k-", 1)) if b.startswith("train-") else None
+
+
+def load_split(images, labels=None, classes=None, npy_range="auto"):
+    """(x float32 [N,C,H,W] on [-1,1], labels or None) from an IDX or .npy file."""
+    if npy.is_npy(images):
+        return npy.load_images(images, npy_range), None
+    return idx.load_images(images, labels, classes)
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description="Train an EDM UNet denoiser and export it to ONNX.")
-    ap.add_argument("--images", required=True, help="training images (IDX, .gz ok)")
-    ap.add_argument("--labels", help="training labels (IDX); needed with --classes")
-    ap.add_argument("--test-images", help="test images (default: train path with train- -> t10k-)")
+    ap.add_argument("--images", required=True,
+                    help="training images: IDX (.gz ok) or .npy (uint8 [N,H,W,C]/[N,C,H,W], C 1 or 3, or floats)")
+    ap.add_argument("--labels", help="training labels (IDX); needed with --classes; not with .npy images")
+    ap.add_argument("--test-images", help="test images (default: train path with train- -> t10k- for IDX, "
+                    "train -> test in the file name for .npy)")
     ap.add_argument("--test-labels", help="test labels (default: likewise)")
-    ap.add_argument("--classes", default="all", help='e.g. "0-4" or "0,1,2" (default all)')
+    ap.add_argument("--npy-range", choices=npy.RANGES, default="auto",
+                    help="how float .npy values map to [-1,1] (Go's NPYAuto/NPYSigned/NPYUnit; default auto)")
+    ap.add_argument("--classes", default="all", help='e.g. "0-4" or "0,1,2" (default all; IDX only)')
     ap.add_argument("--dataset-name", required=True, help='e.g. fashion-mnist; classes are appended')
     ap.add_argument("--out", required=True, help="output dir for model.onnx, quality.json, MODEL_CARD.md")
     ap.add_argument("--ckpt-dir", help="checkpoint dir (default: OUT); keep it outside models/")
@@ -83,12 +110,56 @@ def parse_args(argv=None):
     ap.add_argument("--ckpt-every", type=float, default=120.0, help="seconds between checkpoints")
     ap.add_argument("--log-every", type=float, default=30.0, help="seconds between progress lines")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sigma-dist", choices=edm.SIGMA_DISTS, default="edm",
+                    help="training sigma distribution: edm = ln σ ~ N(-1.2, 1.2²) (default); cover = with "
+                    "probability --cover-frac ln σ ~ U[ln --sigma-lo, ln --sigma-hi], else the edm log-normal")
+    ap.add_argument("--cover-frac", type=float, default=None,
+                    help="cover: probability of the log-uniform part (default %g)" % edm.COVER_FRAC)
+    ap.add_argument("--sigma-lo", type=float, default=None,
+                    help="cover: low end of the log-uniform part (default %g)" % edm.COVER_SIGMA_LO)
+    ap.add_argument("--sigma-hi", type=float, default=None,
+                    help="cover: high end of the log-uniform part (default %g)" % edm.COVER_SIGMA_HI)
+    ap.add_argument("--baseline-k", type=int, default=10,
+                    help="Gaussian-mixture baseline on unlabelled data: k-means clusters (default 10)")
+    ap.add_argument("--baseline-rank", default=None,
+                    help='Gaussian-mixture baseline covariances: "full", or the rank r of the Go mixture\'s '
+                    "shrinkage rule (default: full for IDX data, %d for .npy data)" % 64)
     ap.add_argument("--export-only", action="store_true", help="export the checkpoint now, no training")
     a = ap.parse_args(argv)
     if a.minutes is None and a.steps is None and not a.export_only:
         ap.error("give --minutes and/or --steps")
+    cover = {"cover_frac": a.cover_frac, "sigma_lo": a.sigma_lo, "sigma_hi": a.sigma_hi}
+    if a.sigma_dist != "cover" and any(v is not None for v in cover.values()):
+        ap.error("--cover-frac/--sigma-lo/--sigma-hi need --sigma-dist cover")
+    try:
+        a.dist = edm.SigmaDist(a.sigma_dist,
+                               edm.COVER_FRAC if a.cover_frac is None else a.cover_frac,
+                               edm.COVER_SIGMA_LO if a.sigma_lo is None else a.sigma_lo,
+                               edm.COVER_SIGMA_HI if a.sigma_hi is None else a.sigma_hi)
+    except ValueError as e:
+        ap.error(str(e))
+    if npy.is_npy(a.images):
+        if a.labels:
+            ap.error(".npy images have no labels: drop --labels")
+        if idx.parse_classes(a.classes) is not None:
+            ap.error("--classes needs labelled (IDX) data")
     a.test_images = a.test_images or default_test_path(a.images)
     a.test_labels = a.test_labels or default_test_path(a.labels)
+    if a.test_images is None:
+        ap.error("give --test-images (the quality report needs a test split)")
+    if idx.parse_classes(a.classes) is not None and not npy.is_npy(a.test_images) and not a.test_labels:
+        ap.error("--classes needs --test-labels too")
+    for flag in ("images", "labels", "test_images", "test_labels"):
+        p = getattr(a, flag)
+        if p and (flag != "test_labels" or not npy.is_npy(a.test_images)) and not os.path.exists(p):
+            ap.error("--%s %s: no such file" % (flag.replace("_", "-"), p))
+    if a.baseline_rank is None:
+        a.baseline_rank = 64 if npy.is_npy(a.images) else "full"
+    if a.baseline_rank != "full":
+        try:
+            a.baseline_rank = int(a.baseline_rank)
+        except ValueError:
+            ap.error('--baseline-rank: "full" or an integer')
     a.ckpt_dir = a.ckpt_dir or a.out
     return a
 
@@ -105,12 +176,21 @@ class Trainer:
         self.dataset = a.dataset_name
         if self.classes is not None:
             self.dataset += "[classes %s]" % a.classes.replace(" ", "")
-        x, _ = idx.load_images(a.images, a.labels, self.classes)
+        self.dist = a.dist
+        x, self.labels = load_split(a.images, a.labels, self.classes, a.npy_range)
+        if len(x) == 0:
+            raise SystemExit("%s: no training images" % a.images)
         self.x = torch.from_numpy(x)
-        log("train set %s: %d images %s" % (self.dataset, len(self.x), tuple(self.x.shape[1:])))
+        self.shape = tuple(int(v) for v in self.x.shape[1:])  # (C, H, W)
+        try:
+            edm.check_spatial(self.shape[1], self.shape[2])
+        except ValueError as e:
+            raise SystemExit("%s: %s" % (a.images, e))
+        self._eval = None
+        log("train set %s: %d images %s" % (self.dataset, len(self.x), self.shape))
         torch.manual_seed(a.seed)
-        self.model = edm.build(self.channels, a.emb)
-        self.ema = edm.build(self.channels, a.emb)
+        self.model = edm.build(self.channels, a.emb, in_ch=self.shape[0])
+        self.ema = edm.build(self.channels, a.emb, in_ch=self.shape[0])
         self.ema.load_state_dict(self.model.state_dict())
         for p in self.ema.parameters():
             p.requires_grad_(False)
@@ -158,14 +238,14 @@ class Trainer:
 
     # -- checkpoint
     def meta(self):
-        return {"dataset": self.dataset, "sigma_min": SIGMA_MIN, "sigma_max": SIGMA_MAX,
-                "recipe": self.recipe()}
+        lo, hi = self.dist.sigma_range()
+        return {"dataset": self.dataset, "sigma_min": lo, "sigma_max": hi, "recipe": self.recipe()}
 
     def recipe(self):
         a = self.a
-        return ("%s; EDM precond sigma_data=%.1f, loss lnσ~N(%.1f,%.1f²); Adam lr=%g warmup=%d cosine->%gx, "
+        return ("%s; EDM precond sigma_data=%.1f, loss %s; Adam lr=%g warmup=%d cosine->%gx, "
                 "EMA %g; steps=%d epochs=%.2f batch=%d seed=%d; train images=%d; torch %s 1 CPU thread" % (
-                    edm.arch_string(self.model), edm.SIGMA_DATA, edm.P_MEAN, edm.P_STD, a.lr, a.warmup,
+                    edm.arch_string(self.model), edm.SIGMA_DATA, self.dist.describe(), a.lr, a.warmup,
                     a.lr_final, a.ema, self.step, self.step * a.batch / len(self.x), a.batch, a.seed,
                     len(self.x), torch.__version__))
 
@@ -173,7 +253,8 @@ class Trainer:
         a = self.a
         return {"channels": list(self.channels), "emb": a.emb, "batch": a.batch, "lr": a.lr,
                 "seed": a.seed, "classes": a.classes, "dataset_name": a.dataset_name,
-                "images": a.images, "warmup": a.warmup, "lr_final": a.lr_final, "ema": a.ema}
+                "images": a.images, "warmup": a.warmup, "lr_final": a.lr_final, "ema": a.ema,
+                "shape": list(self.shape), "n_train": len(self.x), "sigma_dist": self.dist.args()}
 
     def save(self):
         os.makedirs(self.a.ckpt_dir, exist_ok=True)
@@ -189,11 +270,14 @@ class Trainer:
         if not os.path.exists(self.ckpt_path):
             return False
         ck = torch.load(self.ckpt_path, map_location="cpu")
-        old = ck["args"]
-        for k in ("channels", "emb", "batch", "seed", "classes", "dataset_name"):
-            if old.get(k) != self.state_args()[k]:
+        old, new = ck["args"], self.state_args()
+        for k in RESUME_KEYS:
+            was = old.get(k, LEGACY_ARGS.get(k))
+            if k == "n_train" and was is None:
+                continue  # not recorded by older checkpoints
+            if was != new[k]:
                 raise SystemExit("checkpoint %s was made with %s=%r, now %r: use another --ckpt-dir" % (
-                    self.ckpt_path, k, old.get(k), self.state_args()[k]))
+                    self.ckpt_path, k, was, new[k]))
         self.model.load_state_dict(ck["model"])
         self.ema.load_state_dict(ck["ema"])
         self.opt.load_state_dict(ck["opt"])
@@ -223,7 +307,7 @@ class Trainer:
                 gparam["lr"] = lr
             xb = self.x[self.batch_indices()]
             g = torch.Generator().manual_seed(a.seed * 10_000_019 + self.step + 1)
-            loss = edm.edm_loss(self.model, xb, generator=g)
+            loss = edm.edm_loss(self.model, xb, generator=g, sigma_dist=self.dist)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -259,10 +343,16 @@ class Trainer:
 
     # -- evaluation / export
     def eval_set(self):
-        x, _ = idx.load_images(self.a.test_images, self.a.test_labels, self.classes)
-        rng = np.random.default_rng(EVAL_SEED)
-        sel = np.sort(rng.choice(len(x), size=min(EVAL_N, len(x)), replace=False))
-        return torch.from_numpy(x[sel])
+        """EVAL_N test images chosen with EVAL_SEED (cached)."""
+        if self._eval is None:
+            x, _ = load_split(self.a.test_images, self.a.test_labels, self.classes, self.a.npy_range)
+            if tuple(x.shape[1:]) != self.shape or len(x) == 0:
+                raise SystemExit("test images %s are %d of %s, training images are %s" % (
+                    self.a.test_images, len(x), tuple(x.shape[1:]), self.shape))
+            rng = np.random.default_rng(EVAL_SEED)
+            sel = np.sort(rng.choice(len(x), size=min(EVAL_N, len(x)), replace=False))
+            self._eval = torch.from_numpy(np.ascontiguousarray(x[sel]))
+        return self._eval
 
     def quality(self, model):
         xt = self.eval_set()
@@ -286,7 +376,7 @@ class Trainer:
         returns the max |onnx - torch| of the denoised output."""
         import onnx_ref
         xt = self.eval_set()[:4]
-        s = torch.tensor([0.05, 0.34226, 1.24016, 12.0248])
+        s = torch.tensor([0.05, 0.34226, 1.24016, 12.0248])[:len(xt)]
         g = torch.Generator().manual_seed(7)
         y = xt + s[:, None, None, None] * torch.randn(xt.shape, generator=g)
         with torch.no_grad():
@@ -300,7 +390,7 @@ class Trainer:
         self.ema.eval()
         path = os.path.join(a.out, "model.onnx")
         meta = self.meta()
-        export.export_onnx(self.ema, path, shape=(1, 28, 28), dataset=meta["dataset"],
+        export.export_onnx(self.ema, path, shape=self.shape, dataset=meta["dataset"],
                            sigma_min=meta["sigma_min"], sigma_max=meta["sigma_max"], recipe=meta["recipe"])
         size = os.path.getsize(path)
         diff = self.onnx_check(path, self.ema)
@@ -313,10 +403,7 @@ class Trainer:
              "params": edm.count_params(self.ema), "onnx_bytes": size, "onnx_max_abs_diff": diff,
              "recipe": meta["recipe"]}
         try:
-            import baseline
-            q["gaussian_baseline_mse"] = baseline.gaussian_mse(
-                a.images, a.labels, a.test_images, a.test_labels, self.classes,
-                EVAL_SIGMAS, EVAL_N, EVAL_SEED)
+            q["gaussian_baseline_mse"] = self.baseline()
         except Exception as e:  # the baseline is informative only
             log("baseline skipped: %s" % e)
         with open(os.path.join(a.out, "quality.json"), "w") as f:
@@ -326,25 +413,73 @@ class Trainer:
         for s, v in mse.items():
             log("test MSE sigma=%-8s %.5f" % (s, v))
 
+    def baseline(self):
+        """The Gaussian-mixture baseline's test MSE (baseline.gaussian_mse). It
+        does not depend on the network, and can cost minutes at 3072 dimensions
+        (one 3072x3072 eigendecomposition per component with more images
+        than dimensions), so it is cached in
+        CKPT_DIR/baseline.json under the inputs it depends on."""
+        import baseline
+        a = self.a
+        labelled = self.labels is not None
+        key = {"images": os.path.abspath(a.images), "test_images": os.path.abspath(a.test_images),
+               "classes": a.classes, "npy_range": a.npy_range, "n_train": len(self.x), "shape": list(self.shape),
+               "labelled": labelled, "rank": a.baseline_rank, "k": None if labelled else a.baseline_k,
+               "sigmas": EVAL_SIGMAS, "eval_n": EVAL_N, "eval_seed": EVAL_SEED}
+        cache = os.path.join(a.ckpt_dir, "baseline.json")
+        try:
+            with open(cache) as f:
+                doc = json.load(f)
+            if doc.get("key") == key:
+                log("Gaussian-mixture baseline: cached in %s" % cache)
+                return doc["result"]
+        except (OSError, ValueError):
+            pass
+        t0 = time.time()
+        res = baseline.gaussian_mse(self.x.numpy(), self.labels, self.eval_set().numpy(), EVAL_SIGMAS, EVAL_SEED,
+                                    rank=None if a.baseline_rank == "full" else a.baseline_rank, k=a.baseline_k)
+        log("Gaussian-mixture baseline: %.0f s" % (time.time() - t0))
+        os.makedirs(a.ckpt_dir, exist_ok=True)
+        with open(cache + ".tmp", "w") as f:
+            json.dump({"key": key, "result": res}, f, indent=1)
+        os.replace(cache + ".tmp", cache)
+        return res
+
+    def loss_card(self):
+        ln = "ln σ ~ N(%.1f, %.1f²)" % (edm.P_MEAN, edm.P_STD)
+        if self.dist.kind == "edm":
+            return "EDM: %s, weight (σ²+σ_d²)/(σ·σ_d)²" % ln
+        d = self.dist
+        return ("EDM weight (σ²+σ_d²)/(σ·σ_d)²; σ from `--sigma-dist cover`: with probability %g "
+                "ln σ ~ U[ln %g, ln %g], otherwise %s (EDM's) — %.1f%% of draws have σ ≥ 3.4, "
+                "%.1f%% σ ≥ 12" % (d.frac, d.lo, d.hi, ln, 100 * (1 - d.cdf(3.4)), 100 * (1 - d.cdf(12.0))))
+
+    def range_card(self):
+        if self.dist.kind == "edm":
+            return "central 99.9% of the training σ"
+        return ("[%g, %g] of the log-uniform part joined with the central 99.9%% of the log-normal part"
+                % (self.dist.lo, self.dist.hi))
+
     def write_card(self, q):
         a = self.a
         lines = [
             "# %s EDM denoiser" % self.dataset, "",
             "Small EDM-preconditioned UNet denoiser D(x, σ) ≈ E[x_clean | x] for the eigenscore "
-            "ONNX contract (inputs `x` [N,1,28,28] on [-1,1] and `sigma` [N]; output `denoised`).", "",
+            "ONNX contract (inputs `x` [N,%d,%d,%d] on [-1,1] and `sigma` [N]; output `denoised`)." % self.shape, "",
             "| | |", "|---|---|",
-            "| data | %s train split, %d images (%s) |" % (self.dataset, len(self.x), os.path.basename(a.images)),
+            "| data | %s train split, %d images of %s (%s) |" % (
+                self.dataset, len(self.x), "x".join(map(str, self.shape)), os.path.basename(a.images)),
             "| architecture | %s |" % edm.arch_string(self.ema),
             "| preconditioning | EDM (Karras et al. 2022), σ_data = %.1f, c_noise = ln(σ)/4 |" % edm.SIGMA_DATA,
-            "| loss | EDM: ln σ ~ N(%.1f, %.1f²), weight (σ²+σ_d²)/(σ·σ_d)² |" % (edm.P_MEAN, edm.P_STD),
+            "| loss | %s |" % self.loss_card(),
             "| optimiser | Adam, lr %g, %d warm-up steps, cosine decay to %g× over the budget |" % (
                 a.lr, a.warmup, a.lr_final),
             "| EMA | decay %g (exported weights) |" % a.ema,
             "| batch / seed | %d / %d |" % (a.batch, a.seed),
             "| training | %d steps, %d images seen (%.2f epochs), %.1f min on 1 CPU thread |" % (
                 q["steps"], q["images_seen"], q["epochs"], q["train_minutes"]),
-            "| sigma_min / sigma_max (metadata) | %.4g / %.4g (central 99.9%% of the training σ) |" % (
-                SIGMA_MIN, SIGMA_MAX),
+            "| sigma_min / sigma_max (metadata) | %.4g / %.4g (%s) |" % (
+                tuple(self.dist.sigma_range()) + (self.range_card(),)),
             "| model.onnx | %.2f MB, opset %d, ONNX-vs-PyTorch max abs diff %.1e |" % (
                 q["onnx_bytes"] / 1e6, export.DEFAULT_OPSET, q["onnx_max_abs_diff"]),
             "", "Recipe (metadata `recipe`): `%s`" % q["recipe"], "",
@@ -380,8 +515,8 @@ def main(argv=None):
         if not resumed:
             raise SystemExit("no checkpoint at %s" % t.ckpt_path)
     else:
-        log("model %s; budget: %s min, %s steps; batch %d" % (
-            edm.arch_string(t.model), a.minutes, a.steps, a.batch))
+        log("model %s; sigma %s; budget: %s min, %s steps; batch %d" % (
+            edm.arch_string(t.model), t.dist.describe(), a.minutes, a.steps, a.batch))
         try:
             t.train()
         except Stop:

@@ -7,11 +7,15 @@
 #
 # Per-model logs: /tmp/train-<name>.log (appended). Checkpoints:
 # $CKPT_ROOT/<name>/ckpt.pt (default /work/ckpt), outside models/ so they are
-# not committed. MINUTES (default 22) sets each model's training budget.
+# not committed. MINUTES (default 22) sets each model's training budget;
+# SIGMA_DIST (default edm, the shipped models' recipe; or cover) the training
+# sigma distribution (train.py --sigma-dist). A checkpoint made with another
+# SIGMA_DIST is refused: use another CKPT_ROOT.
 set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 MINUTES=${MINUTES:-22}
+SIGMA_DIST=${SIGMA_DIST:-edm}
 CKPT_ROOT=${CKPT_ROOT:-/work/ckpt}
 FASHION=/usr/share/datasets/fashion-mnist
 GOMODCACHE=${GOMODCACHE:-$(go env GOMODCACHE 2>/dev/null || echo "$HOME/go/pkg/mod")}
@@ -29,7 +33,7 @@ train() { # name data-dir dataset-name classes
   echo "$(date +%T) $name: training (log /tmp/train-$name.log)"
   $PY tools/train.py --images "$dir/train-images-idx3-ubyte.gz" --labels "$dir/train-labels-idx1-ubyte.gz" \
       --classes "$classes" --dataset-name "$ds" --out "$out" --ckpt-dir "$ck" \
-      --minutes "$MINUTES" --batch 64 --lr 1e-3 --seed 1 >> "/tmp/train-$name.log" 2>&1 &
+      --minutes "$MINUTES" --batch 64 --lr 1e-3 --seed 1 --sigma-dist "$SIGMA_DIST" >> "/tmp/train-$name.log" 2>&1 &
   child=$!
   wait "$child"; local rc=$?
   # wait returns early when a trapped signal arrives: wait for the checkpoint.

@@ -66,13 +66,10 @@ func (g *globals) openModel(name, idSpec string) (*eigenscore.Model, error) {
 // openRecorded opens the model a detector was fitted with, from its
 // source: "shipped:NAME", "gmm:SPEC" or an ONNX path.
 func (g *globals) openRecorded(ref eigenscore.ModelRef) (*eigenscore.Model, error) {
-	if name, ok := strings.CutPrefix(ref.Source, "shipped:"); ok {
-		return models.Open(name, g.ortOptions())
-	}
 	if spec, ok := strings.CutPrefix(ref.Source, "gmm:"); ok {
 		return g.openMixture(spec)
 	}
-	return eigenscore.OpenModel(ref.Source, g.ortOptions())
+	return models.OpenSource(ref.Source, g.ortOptions())
 }
 
 // openMixture opens the Gaussian-mixture denoiser of the ID dataset spec
