@@ -26,10 +26,21 @@ const DataDirEnv = "EIGENSCORE_DATA"
 // idxSets are the named datasets stored as IDX files under DataDir/<name>/.
 var idxSets = map[string]bool{"mnist": true, "fashion-mnist": true}
 
+// rgbSets are the named colour sets that scripts/setup-rgb.sh builds
+// (package data/colour) as 3×32×32 uint8 NPY files under
+// DataDir/rgb/<name>/{train,test}.npy.
+var rgbSets = map[string]bool{"clipart": true, "emoji": true, "emoji-noto": true, "photos": true, "textures": true}
+
+// isNamed reports whether name is a named dataset (IDX or colour).
+func isNamed(name string) bool { return idxSets[name] || rgbSets[name] }
+
 // Names lists the dataset names Load accepts.
 func Names() []string {
-	names := make([]string, 0, len(idxSets))
+	names := make([]string, 0, len(idxSets)+len(rgbSets))
 	for n := range idxSets {
+		names = append(names, n)
+	}
+	for n := range rgbSets {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -107,11 +118,13 @@ func (s Spec) String() string {
 }
 
 // Load reads a split of a dataset named by spec from dir. Named IDX datasets
-// live in dir/<name>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. A
-// spec whose name is a path to an IDX image file loads that file (and a
+// live in dir/<name>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; the
+// named colour sets (3×32×32, no labels) in dir/rgb/<name>/{train,test}.npy.
+// A spec whose name is a path to an IDX image file loads that file (and a
 // labels file beside it when its name follows the MNIST convention), whatever
 // the split; paths ending in .npy, .mat (SVHN) or .bin (CIFAR-10) load with
-// those readers.
+// those readers. Generated sets are 1×28×28 here (LoadFor makes them at a
+// model's shape).
 func Load(dir string, spec Spec, split Split) (*Dataset, error) {
 	var ds *Dataset
 	var err error
@@ -120,7 +133,18 @@ func Load(dir string, spec Spec, split Split) (*Dataset, error) {
 		if len(spec.Classes) > 0 && !strings.Contains(spec.Name, "@") {
 			return nil, fmt.Errorf("data: generated set %q has no classes", spec.Name)
 		}
-		return loadSynthetic(dir, spec, split)
+		return loadSynthetic(dir, spec, split, grayShape)
+	case rgbSets[spec.Name]:
+		if split != Train && split != Test {
+			return nil, fmt.Errorf("data: unknown split %q, want train or test", split)
+		}
+		path := filepath.Join(dir, "rgb", spec.Name, string(split)+".npy")
+		if !fileExists(path) {
+			return nil, fmt.Errorf("data: dataset %s: no %s (run scripts/setup-rgb.sh or set --data-dir / %s)", spec.Name, path, DataDirEnv)
+		}
+		if ds, err = LoadNPY(path); err != nil {
+			return nil, err
+		}
 	case idxSets[spec.Name]:
 		prefix := map[Split]string{Train: "train", Test: "t10k"}[split]
 		if prefix == "" {
@@ -168,25 +192,32 @@ func Load(dir string, spec Spec, split Split) (*Dataset, error) {
 // existing file or folder. It reads nothing; Load and LoadFor can still
 // fail on the contents.
 func (s Spec) Check() error {
-	if idxSets[s.Name] || isSynthetic(s.Name) || fileExists(s.Name) || isDir(s.Name) {
+	if isNamed(s.Name) || isSynthetic(s.Name) || fileExists(s.Name) || isDir(s.Name) {
 		return nil
 	}
 	return fmt.Errorf("data: unknown dataset %q: want one of %s, uniform-noise, constant, NAME@invert, NAME@vflip, a path to an IDX, .npy, CIFAR-10 .bin or SVHN .mat file, or a folder of PNG/JPEG images", s.Name, strings.Join(Names(), ", "))
 }
 
 // HasSplits reports whether the spec names a dataset with separate train and
-// test splits (the named IDX sets and the synthetic sets). A path has one
-// set of images for both, so callers that need disjoint fit and test images
-// must split it themselves.
-func (s Spec) HasSplits() bool { return idxSets[s.Name] || isSynthetic(s.Name) }
+// test splits (the named IDX and colour sets and the synthetic sets). A
+// path has one set of images for both, so callers that need disjoint fit and
+// test images must split it themselves.
+func (s Spec) HasSplits() bool { return isNamed(s.Name) || isSynthetic(s.Name) }
 
 // LoadFor loads a split of a dataset for a model that takes images of the
 // given shape. A spec naming a directory loads its PNG and JPEG images (and
 // those of its subfolders, or, with classes in the spec, its class
 // subfolders) as that shape by LoadImageFolder's rule: a centred square
 // crop, Catmull-Rom resize to H×W, alpha onto black, luma for one channel.
-// Every other source loads as Load does and must have the shape already.
+// Generated sets (uniform-noise, constant) are made at the shape. Every
+// other source loads as Load does and must have the shape already.
 func LoadFor(dir string, spec Spec, split Split, shape denoise.Shape) (*Dataset, error) {
+	if isGenerated(spec.Name) {
+		if len(spec.Classes) > 0 {
+			return nil, fmt.Errorf("data: generated set %q has no classes", spec.Name)
+		}
+		return loadSynthetic(dir, spec, split, shape)
+	}
 	if isDir(spec.Name) {
 		if shape.H != shape.W || (shape.C != 1 && shape.C != 3) {
 			return nil, fmt.Errorf("data: image folder %s: the model takes %v images; folders load as 1×S×S or 3×S×S", spec.Name, shape)

@@ -29,6 +29,18 @@ func Suites() map[string][]Pair {
 		{"fashion-mnist", "constant"},
 		{"fashion-mnist", "fashion-mnist@invert"},
 		{"fashion-mnist", "fashion-mnist@vflip"},
+	}, "rgb": {
+		// 3×32×32 colour sets of scripts/setup-rgb.sh (docs/data-rgb.md):
+		// clip art (ID); emoji from two other sources and styles (near
+		// OOD); photo and texture crops (far OOD); the synthetic shifts.
+		{"clipart", "emoji"},
+		{"clipart", "emoji-noto"},
+		{"clipart", "photos"},
+		{"clipart", "textures"},
+		{"clipart", "uniform-noise"},
+		{"clipart", "constant"},
+		{"clipart", "clipart@invert"},
+		{"clipart", "clipart@vflip"},
 	}}
 }
 
