@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/eigenscore
 
-.PHONY: demo test test-go test-beam test-tools fuzz deps data ort build build-beam bench bench-peer clean
+.PHONY: data-rgb suite-rgb demo test test-go test-beam test-tools fuzz deps data ort build build-beam bench bench-peer clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/eigenscore
@@ -13,6 +13,15 @@ deps:
 
 data: deps
 	./scripts/setup-data.sh
+
+# The colour sets (docs/data-rgb.md): Debian and npm packages, licences
+# checked, converted to 3×32×32 NPY and checked against data/rgb-manifest.json.
+data-rgb: deps
+	./scripts/setup-rgb.sh
+
+# The colour suite on the shipped clip-art model (docs/results.md, "The RGB suite").
+suite-rgb: data-rgb ort build
+	$(BIN) eval --suite rgb --n 200 --preset fast --json suite-rgb.json --csv suite-rgb.csv --report suite-rgb.html
 
 ort: deps
 	./scripts/install-onnxruntime.sh >/dev/null

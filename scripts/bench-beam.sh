@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Beam benchmark of docs/benchmarks.md: eigenscore-beam on Prism against `eigenscore score` on
 # the same images in the same run (time, images/s, peak RSS, and how far the scores agree), then,
-# with BIG=1, 20,000 images (the Fashion-MNIST and MNIST test sets as 4 .npy shards of 5,000) end to end.
+# with BIG=1 (SMALL=0 skips the comparison), 20,000 images (the Fashion-MNIST and MNIST test sets as 4 .npy shards of 5,000) end to end.
 # Needs `make build` and the data (`make data`); fits a detector if DET is not given.
 # Writes everything to OUT (default bench-beam/).
 set -euo pipefail
@@ -33,6 +33,7 @@ measure() { # name, command...: wall seconds and peak RSS (KiB) into $OUT/<name>
 	echo "$name: $secs s, $(/usr/bin/python3 -c "print(f'{$N/$secs:.2f}')") images/s, peak RSS $((rss / 1024)) MiB"
 }
 
+if [ "${SMALL:-1}" = 1 ]; then
 rm -rf "$OUT/beam"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 measure score bin/eigenscore score -q --no-cache --detector "$DET" --data "$OUT/in/mixed.npy" --csv "$OUT/score.csv"
@@ -62,6 +63,7 @@ for i, a in cli.items():
 print(f"agreement on {len(cli)} images: max relative difference of score and features {worst:.2e}, "
       f"max p-value difference {pdiff:.4f}, flags that differ {flags}")
 PY
+fi
 
 if [ "${BIG:-0}" = 1 ]; then
 	# 20,000 images: the two 10,000-image test sets, each as two .npy shards of 5,000.

@@ -23,9 +23,10 @@ type estimatorFlags struct {
 	cmd                     *cobra.Command
 }
 
-func (f *estimatorFlags) register(cmd *cobra.Command) {
+// register adds the flags to cmd, with defaultPreset as --preset's default.
+func (f *estimatorFlags) register(cmd *cobra.Command, defaultPreset string) {
 	f.cmd = cmd
-	cmd.Flags().StringVar(&f.preset, "preset", "default", "estimator preset: "+strings.Join(eigenscore.PresetNames(), ", ")+"; the flags below override it")
+	cmd.Flags().StringVar(&f.preset, "preset", defaultPreset, "estimator preset: "+strings.Join(eigenscore.PresetNames(), ", ")+"; the flags below override it")
 	cmd.Flags().IntVar(&f.k, "k", 3, "eigenvalues per noise level")
 	cmd.Flags().IntVar(&f.iters, "iters", 50, "maximum subspace iterations per draw")
 	cmd.Flags().Float64Var(&f.step, "step", 1, "finite-difference step c (norm of each direction)")

@@ -130,7 +130,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	est.register(cmd)
+	est.register(cmd, "default")
 	levels.register(cmd, "100:300:50")
 	cmd.Flags().StringVar(&cfg.ID, "id", "fashion-mnist", "in-distribution dataset: name[:classes], a file (IDX, .npy, CIFAR-10 .bin, SVHN .mat) or a folder of PNG/JPEG images; a file or folder is split into disjoint fit and test images")
 	cmd.Flags().StringVar(&cfg.OOD, "ood", "mnist", "out-of-distribution dataset (the same kinds as --id)")

@@ -97,7 +97,7 @@ func newSpectrumCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	est.register(cmd)
+	est.register(cmd, "default")
 	cmd.Flags().StringVar(&ds, "data", "fashion-mnist", "dataset (test split) whose images are used")
 	cmd.Flags().StringVar(&den, "denoiser", "gmm", "denoiser: gmm, a path to an ONNX model, or \"\" for the shipped model of --data")
 	cmd.Flags().IntVar(&n, "n", 5, "images")
