@@ -56,10 +56,17 @@ func Roles() []Role { return []Role{Fit, ID, OOD} }
 
 // Config describes one evaluation.
 type Config struct {
-	ID          string               `json:"id"`
-	OOD         string               `json:"ood"`
-	N           int                  `json:"n"`     // test images per set
-	FitN        int                  `json:"fit_n"` // ID training images the detector is fitted on
+	ID   string `json:"id"`
+	OOD  string `json:"ood"`
+	N    int    `json:"n"`     // test images per set
+	FitN int    `json:"fit_n"` // ID training images the detector is fitted on
+	// FitSplit is the split of a named ID set that the fit images come
+	// from: data.Train (or "", the default), or data.Test to fit on
+	// held-out images, drawn disjointly from the ID test images. A
+	// detector's conformal guarantee needs fit and test images that are
+	// exchangeable for the model; images the denoiser was trained on are
+	// not, once it has memorised them (docs/results.md, "The RGB suite").
+	FitSplit    data.Split           `json:"fit_split,omitempty"`
 	Seed        uint64               `json:"seed"`
 	Sigmas      []float64            `json:"sigmas"`
 	Timesteps   []int                `json:"timesteps,omitempty"`
@@ -86,6 +93,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("eval: Config.Acceptance = %v, want in (0, 1)", c.Acceptance)
 	case c.FitN < max(3, conformal.MinScores(c.Acceptance)):
 		return fmt.Errorf("eval: Config.FitN = %d, want at least %d fit images for conformal thresholds at %.4g acceptance", c.FitN, max(3, conformal.MinScores(c.Acceptance)), c.Acceptance)
+	case c.FitSplit != "" && c.FitSplit != data.Train && c.FitSplit != data.Test:
+		return fmt.Errorf("eval: Config.FitSplit = %q, want %q or %q", c.FitSplit, data.Train, data.Test)
 	case c.Bootstrap < 0 || c.Examples < 0 || c.Tails < 0:
 		return fmt.Errorf("eval: Config.Bootstrap = %d, Config.Examples = %d and Config.Tails = %d, want ≥ 0", c.Bootstrap, c.Examples, c.Tails)
 	}
@@ -159,7 +168,15 @@ func LoadSets(dataDir string, cfg Config, shape denoise.Shape) (*Sets, error) {
 		return nil, err
 	}
 	s := &Sets{}
-	if idSpec.HasSplits() {
+	if idSpec.HasSplits() && cfg.FitSplit == data.Test {
+		test, _, err := load(cfg.ID, data.Test)
+		if err != nil {
+			return nil, err
+		}
+		if s.Fit, s.ID, err = splitOne(test, cfg); err != nil {
+			return nil, err
+		}
+	} else if idSpec.HasSplits() {
 		test, _, err := load(cfg.ID, data.Test)
 		if err != nil {
 			return nil, err

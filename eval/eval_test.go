@@ -75,6 +75,49 @@ func TestSplitsAreDisjoint(t *testing.T) {
 	}
 }
 
+// With FitSplit test, fit and ID test images both come from the ID set's
+// test split, disjoint: none is a training image of the shipped denoiser.
+func TestFitOnHeldOutImages(t *testing.T) {
+	cfg := smallConfig()
+	cfg.N, cfg.FitN, cfg.FitSplit = 200, 150, data.Test
+	sets, err := LoadSets(testenv.DataDir(), cfg, fmShape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inSplit := func(split data.Split) map[string]bool {
+		ds, err := data.Load(testenv.DataDir(), data.Spec{Name: cfg.ID}, split)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for i := 0; i < ds.Len(); i++ {
+			m[key(ds.Image(i))] = true
+		}
+		return m
+	}
+	test, train := inSplit(data.Test), inSplit(data.Train)
+	fit := map[string]bool{}
+	for i := 0; i < sets.Fit.Len(); i++ {
+		k := key(sets.Fit.Image(i))
+		if !test[k] || train[k] {
+			t.Fatalf("fit image %d is not a held-out test image", i)
+		}
+		fit[k] = true
+	}
+	for i := 0; i < sets.ID.Len(); i++ {
+		if k := key(sets.ID.Image(i)); fit[k] || !test[k] {
+			t.Fatalf("ID test image %d is a fit image or not from the test split", i)
+		}
+	}
+	if sets.Fit.Len() != 150 || sets.ID.Len() != 200 {
+		t.Errorf("set sizes %d %d", sets.Fit.Len(), sets.ID.Len())
+	}
+	cfg.FitSplit = "validation"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "FitSplit") {
+		t.Errorf("FitSplit validation: %v", err)
+	}
+}
+
 // Every method's NFE count must match what the model's counter saw, and
 // a second run must come from the cache with the same numbers.
 func TestNFEAccountingAndCache(t *testing.T) {

@@ -25,6 +25,7 @@ var byDataset = map[string]string{
 	"fashion-mnist":     "fashion-mnist",
 	"mnist":             "mnist",
 	"fashion-mnist:0-4": "fashion-mnist-0-4",
+	"clipart":           "clipart",
 }
 
 // Names lists the shipped models.

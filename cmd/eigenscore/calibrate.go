@@ -26,6 +26,7 @@ func newFitCmd(g *globals) *cobra.Command {
 		agg, out string
 		n        int
 		noCache  bool
+		split    string
 	)
 	cmd := &cobra.Command{
 		Use:   "fit",
@@ -56,7 +57,10 @@ func newFitCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer m.Close()
-			train, err := data.LoadFor(data.DataDir(g.dataDir), spec, data.Train, m.Shape())
+			if split != string(data.Train) && split != string(data.Test) {
+				return fmt.Errorf("--split %q, want train or test", split)
+			}
+			train, err := data.LoadFor(data.DataDir(g.dataDir), spec, data.Split(split), m.Shape())
 			if err != nil {
 				return err
 			}
@@ -81,6 +85,7 @@ func newFitCmd(g *globals) *cobra.Command {
 	levels.register(cmd, "100:300:50")
 	cmd.Flags().StringVar(&id, "id", "fashion-mnist", "in-distribution dataset (its training split; name[:classes], a file, or a folder of PNG/JPEG images)")
 	cmd.Flags().IntVar(&n, "n", 1000, "ID training images to fit on")
+	cmd.Flags().StringVar(&split, "split", "train", "split of a named ID set to fit on: train, or test for images a denoiser trained on the train split has not seen (its conformal thresholds need such images once it has memorised its training set)")
 	cmd.Flags().StringVar(&meth, "method", string(method.Combined), "detection method (combined is the recommended one, see docs/results.md): "+joinMethods())
 	cmd.Flags().IntVar(&opts.Draws, "draws", 0, "noise draws per image and level (default: the preset's)")
 	cmd.Flags().IntVar(&opts.Probes, "probes", 4, "Hutchinson probes per image and σ (trace method)")

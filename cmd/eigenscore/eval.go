@@ -137,6 +137,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&cfg.Denoiser, "denoiser", "", "denoiser: gmm, a path to an ONNX model, or empty for the shipped network trained on --id")
 	cmd.Flags().IntVar(&cfg.N, "n", 200, "test images per set (ID test and OOD test)")
 	cmd.Flags().IntVar(&cfg.FitN, "fit-n", 0, "ID training images to fit the detector on (default: --n)")
+	cmd.Flags().StringVar((*string)(&cfg.FitSplit), "fit-split", "train", "split of a named ID set to fit on: train, or test to fit on held-out images (disjoint from the ID test images), for a denoiser trained on the train split")
 	cmd.Flags().IntVar(&cfg.Draws, "draws", 0, "noise draws per image and level (default: the preset's, e.g. reference 20, default 5)")
 	cmd.Flags().StringVar(&agg, "aggregation", "mean", "aggregation over draws: mean, median or all")
 	cmd.Flags().Float64Var(&cfg.Acceptance, "acceptance", 0.95, "ID acceptance rate for the detection threshold")
