@@ -64,6 +64,18 @@ func decodeImage(r io.Reader, shape denoise.Shape, maxPixels int) ([]float32, er
 	return out, nil
 }
 
+// ErrImageTooLarge is wrapped by the error for an image over the pixel
+// limit, which is refused from its header, before decoding.
+var ErrImageTooLarge = errors.New("image too large")
+
+// ReadImage decodes a PNG or JPEG image as it is, refusing one over
+// MaxImagePixels pixels from its header (ErrImageTooLarge) and naming the
+// problem otherwise, as DecodeImage does before it converts the image.
+func ReadImage(r io.Reader) (image.Image, error) {
+	img, _, err := decodeLimited(r, MaxImagePixels)
+	return img, err
+}
+
 // decodeLimited decodes a PNG or JPEG image from r after checking, from its
 // header, that it has at most maxPixels pixels.
 func decodeLimited(r io.Reader, maxPixels int) (image.Image, string, error) {
@@ -85,8 +97,8 @@ func decodeLimited(r io.Reader, maxPixels int) (image.Image, string, error) {
 		return nil, "", fmt.Errorf("data: decode image: %s image is %d×%d, empty", format, w, h)
 	}
 	if w > maxPixels/h {
-		return nil, "", fmt.Errorf("data: decode image: %s image is %d×%d, at most %d pixels (%s) allowed",
-			format, w, h, maxPixels, squareDesc(maxPixels))
+		return nil, "", fmt.Errorf("data: decode image: %s image is %d×%d, at most %d pixels (%s) allowed: %w",
+			format, w, h, maxPixels, squareDesc(maxPixels), ErrImageTooLarge)
 	}
 	img, format, err := image.Decode(io.MultiReader(&head, r))
 	if err != nil {

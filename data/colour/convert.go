@@ -9,7 +9,6 @@ import (
 	"image/color"
 	_ "image/jpeg" // register the JPEG decoder
 	_ "image/png"  // register the PNG decoder
-	"io"
 	"math"
 	"os"
 	"strconv"
@@ -30,27 +29,20 @@ var (
 
 var white = color.RGBA{255, 255, 255, 255}
 
-// decodeFile decodes the PNG or JPEG image at path after checking from its
-// header that it has at most data.MaxImagePixels pixels (errTooLarge
-// otherwise), and composites it onto white, as an RGBA image whose bounds
-// start at (0, 0).
+// decodeFile decodes the PNG or JPEG image at path by data.ReadImage,
+// which refuses from its header one over data.MaxImagePixels pixels
+// (errTooLarge here), and composites it onto white, as an RGBA image whose
+// bounds start at (0, 0).
 func decodeFile(path string) (*image.RGBA, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
-	if err != nil {
-		return nil, err
+	src, err := data.ReadImage(f)
+	if errors.Is(err, data.ErrImageTooLarge) {
+		return nil, fmt.Errorf("%w: %w", errTooLarge, err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > data.MaxImagePixels/cfg.Height {
-		return nil, fmt.Errorf("%d×%d: %w", cfg.Width, cfg.Height, errTooLarge)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	src, _, err := image.Decode(f)
 	if err != nil {
 		return nil, err
 	}
