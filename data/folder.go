@@ -37,6 +37,9 @@ type FolderOptions struct {
 // imageExts are the file name extensions LoadImageFolder reads.
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
 
+// IsImageFile reports whether path has a PNG or JPEG extension (any case).
+func IsImageFile(path string) bool { return imageExts[strings.ToLower(filepath.Ext(path))] }
+
 // LoadImageFolder reads the PNG and JPEG images (by extension, any case) in
 // dir, sorted by path, as a size×size dataset named after dir: each image is
 // center-cropped to a square and resized with Catmull-Rom (copied unscaled
@@ -116,7 +119,7 @@ func listImages(dir string, opts FolderOptions) (files []string, labels []int, e
 		return nil, nil, fmt.Errorf("data: image folder %s is not a directory", dir)
 	}
 	if !opts.Classes {
-		files, err = findImages(dir, opts.Recursive)
+		files, err = ImageFiles(dir, opts.Recursive)
 		return files, nil, err
 	}
 	entries, err := os.ReadDir(dir) // sorted by name
@@ -130,12 +133,12 @@ func listImages(dir string, opts FolderOptions) (files []string, labels []int, e
 		}
 		p := filepath.Join(dir, e.Name())
 		if !e.IsDir() {
-			if imageExts[strings.ToLower(filepath.Ext(p))] {
+			if IsImageFile(p) {
 				return nil, nil, fmt.Errorf("data: image folder %s: image %s is not in a class subfolder", dir, p)
 			}
 			continue
 		}
-		found, err := findImages(p, true)
+		found, err := ImageFiles(p, true)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -148,9 +151,11 @@ func listImages(dir string, opts FolderOptions) (files []string, labels []int, e
 	return files, labels, nil
 }
 
-// findImages lists image files under dir (recursively or not), sorted by
-// path; hidden files and folders are skipped.
-func findImages(dir string, recursive bool) ([]string, error) {
+// ImageFiles lists the PNG and JPEG files (by extension, any case) in dir,
+// and with recursive in its subfolders at any depth, sorted by path; hidden
+// files and folders (starting with ".") are skipped. These are the files
+// an image folder loads.
+func ImageFiles(dir string, recursive bool) ([]string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
@@ -165,7 +170,7 @@ func findImages(dir string, recursive bool) ([]string, error) {
 			}
 			return nil
 		}
-		if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(p))] {
+		if !e.IsDir() && IsImageFile(p) {
 			files = append(files, p)
 		}
 		return nil

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,10 +57,6 @@ type Failure struct {
 	Error string `json:"error"`
 }
 
-var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
-
-func isImageFile(path string) bool { return imageExts[strings.ToLower(filepath.Ext(path))] }
-
 // expand lists a pattern's shards, sorted: data files, and image files
 // (those of a matched folder included, at any depth).
 func expand(pattern string) (shards, images []string, err error) {
@@ -80,44 +75,18 @@ func expand(pattern string) (shards, images []string, err error) {
 		}
 		switch {
 		case st.IsDir():
-			found, err := imagesUnder(m)
+			found, err := data.ImageFiles(m, true)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("input %w", err)
 			}
 			images = append(images, found...)
-		case isImageFile(m):
+		case data.IsImageFile(m):
 			images = append(images, m)
 		default:
 			shards = append(shards, m)
 		}
 	}
 	return shards, images, nil
-}
-
-// imagesUnder lists the PNG and JPEG files under dir, sorted by path;
-// hidden files and folders are skipped.
-func imagesUnder(dir string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != dir && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.IsDir() && isImageFile(p) {
-			out = append(out, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("input folder %s: %w", dir, err)
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 // ranges splits [0, n) into consecutive ranges of at most size.
