@@ -1,16 +1,14 @@
 package data
 
 import (
-	"bytes"
 	"image"
 	"image/color"
-	"image/jpeg"
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/eigenscore/eigenscore/internal/imagetest"
 )
 
 // testColor is the colour of pixel (x, y) in the test PNGs, seed s.
@@ -26,25 +24,7 @@ func writePNG(t *testing.T, path string, w, h, seed int) {
 			img.SetRGBA(x, y, testColor(seed, x, y))
 		}
 	}
-	writeImage(t, path, img)
-}
-
-func writeImage(t *testing.T, path string, img image.Image) {
-	t.Helper()
-	var b bytes.Buffer
-	var err error
-	if strings.EqualFold(filepath.Ext(path), ".png") {
-		err = png.Encode(&b, img)
-	} else {
-		err = jpeg.Encode(&b, img, &jpeg.Options{Quality: 100})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeTemp(t, filepath.Dir(path), filepath.Base(path), b.Bytes())
+	imagetest.Write(t, path, img)
 }
 
 func uniform(w, h int, c color.Color) image.Image {
@@ -119,11 +99,11 @@ func TestLoadImageFolderCropAndOrder(t *testing.T) {
 func TestLoadImageFolderResize(t *testing.T) {
 	dir := t.TempDir()
 	col := color.RGBA{30, 140, 220, 255}
-	writeImage(t, filepath.Join(dir, "flat.png"), uniform(12, 9, col))
+	imagetest.Write(t, filepath.Join(dir, "flat.png"), uniform(12, 9, col))
 	// A gray JPEG: lossy, but a flat field decodes to within a step or two.
-	writeImage(t, filepath.Join(dir, "flat.jpg"), uniform(16, 16, color.Gray{Y: 77}))
+	imagetest.Write(t, filepath.Join(dir, "flat.jpg"), uniform(16, 16, color.Gray{Y: 77}))
 	// Fully transparent: composited on black.
-	writeImage(t, filepath.Join(dir, "glass.png"), uniform(6, 6, color.NRGBA{200, 100, 50, 0}))
+	imagetest.Write(t, filepath.Join(dir, "glass.png"), uniform(6, 6, color.NRGBA{200, 100, 50, 0}))
 
 	// Left half red, right half blue, downscaled 4×: mostly red on the
 	// left, mostly blue on the right, a little of each blended in.
@@ -133,7 +113,7 @@ func TestLoadImageFolderResize(t *testing.T) {
 			split.SetRGBA(x, y, map[bool]color.RGBA{true: {255, 0, 0, 255}, false: {0, 0, 255, 255}}[x < 8])
 		}
 	}
-	writeImage(t, filepath.Join(dir, "split.png"), split)
+	imagetest.Write(t, filepath.Join(dir, "split.png"), split)
 
 	d, err := LoadImageFolder(dir, 4, FolderOptions{})
 	if err != nil {

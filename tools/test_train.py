@@ -29,6 +29,7 @@ import baseline  # noqa: E402
 import edm  # noqa: E402
 import export  # noqa: E402
 import npy  # noqa: E402
+import onnx_ref  # noqa: E402
 import train  # noqa: E402
 
 torch.set_num_threads(1)
@@ -399,6 +400,38 @@ class TestTrainSmoke(unittest.TestCase):
         # .npy with labels or classes is an argument error
         with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
             train.parse_args(args + ["--classes", "0-4"])
+
+    def test_init_onnx(self):
+        # A run started from an exported model's weights (a tiny learning
+        # rate keeps them) exports the same function; another architecture
+        # is refused by name.
+        rng = np.random.default_rng(2)
+        tr, te = os.path.join(self.d, "train.npy"), os.path.join(self.d, "test.npy")
+        imgs = rng.integers(0, 256, size=(24, 8, 8, 3), dtype=np.uint8)
+        np.save(tr, imgs)
+        np.save(te, imgs[:6])
+        base = ["--images", tr, "--test-images", te, "--dataset-name", "tiny-rgb", "--baseline-k", "2"]
+        a_out = os.path.join(self.d, "a")
+        self.run_train(base + ["--out", a_out] + self.COMMON)
+        a_model = os.path.join(a_out, "model.onnx")
+        b_out = os.path.join(self.d, "b")
+        log = self.run_train(base + ["--out", b_out, "--init-onnx", a_model, "--lr", "1e-30"] + self.COMMON)
+        self.assertIn("starting from the weights of", log)
+        x = rng.normal(size=(4, 3, 8, 8)).astype(np.float32)
+        sig = np.array([0.05, 0.5, 2.0, 15.0], np.float32)
+        got = [onnx_ref.run(os.path.join(d, "model.onnx"), {"x": x, "sigma": sig})["denoised"] for d in (a_out, b_out)]
+        self.assertLess(float(np.abs(got[0] - got[1]).max()), 1e-5)
+        # and the fresh initialisation it replaced is not that function
+        c_out = os.path.join(self.d, "c")
+        self.run_train(base + ["--out", c_out, "--lr", "1e-30"] + self.COMMON)
+        c = onnx_ref.run(os.path.join(c_out, "model.onnx"), {"x": x, "sigma": sig})["denoised"]
+        self.assertGreater(float(np.abs(got[0] - c).max()), 1e-3)
+        self.assertIn("continued from tiny-rgb model a (3 steps)", export.metadata(os.path.join(b_out, "model.onnx"))["recipe"])
+        wide = [v if v != "8-16-16" else "8-16-32" for v in self.COMMON]
+        with self.assertRaises(SystemExit) as cm:
+            self.run_train(base + ["--out", os.path.join(self.d, "d"), "--init-onnx", a_model] + wide)
+        self.assertIn("--init-onnx", str(cm.exception))
+        self.assertIn("channels 8-16-16", str(cm.exception))
 
     def test_idx_legacy_checkpoint(self):
         # A checkpoint written before shape/sigma_dist were recorded resumes as

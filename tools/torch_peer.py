@@ -1,13 +1,9 @@
 #!/usr/bin/python3
 """The shipped ONNX denoiser rebuilt in PyTorch, for a side-by-side benchmark.
 
-`load(path)` builds the network of tools/edm.py with the widths read off the
-ONNX graph and fills it with the graph's initializers (the `onnx` package, no
-onnxruntime): the convolution, linear and skip weights keep their PyTorch
-names in the export; the GroupNorm affine parameters and the Fourier
-frequencies were folded into anonymous constants (`onnx::Mul_499`, ...), so
-they are found through the node that consumes them
-(`/net/enc0/norm0/Mul` -> `net.enc0.norm0.weight`). `check(model, path)`
+`load(path)` (tools/onnx_weights.py) builds the network of tools/edm.py with
+the widths read off the ONNX graph and fills it with the graph's
+initializers. `check(model, path)`
 compares PyTorch's output with the ONNX graph evaluated by tools/onnx_ref.py.
 
 `configs(model, batch)` returns the PyTorch ways of running it that the peer
@@ -36,12 +32,11 @@ import time
 import numpy as np
 import onnx
 import torch
-from onnx import numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import edm  # noqa: E402
 import onnx_ref  # noqa: E402
+from onnx_weights import load, state_dict_from_onnx, widths  # noqa: E402,F401
 
 ROOT = os.path.dirname(HERE)
 DEFAULT_MODEL = os.path.join(ROOT, "models", "fashion-mnist", "model.onnx")
@@ -53,48 +48,6 @@ try:
     torch.set_num_interop_threads(2)
 except RuntimeError:
     pass
-
-
-def state_dict_from_onnx(model):
-    """Maps the graph's initializers to edm.EDMDenoiser state_dict keys."""
-    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    sd = {k: v for k, v in inits.items() if k.startswith("net.")}
-    for node in model.graph.node:
-        for name in node.input:
-            if name not in inits or name.startswith("net."):
-                continue
-            # /net/enc0/norm0/Mul -> net.enc0.norm0.{weight (Mul), bias (Add)}
-            # /net/fourier/Mul    -> net.fourier.freqs ([1, F] -> [F])
-            parts = node.name.strip("/").split("/")
-            module = ".".join(parts[:-1])
-            if module == "net.fourier" and node.op_type == "Mul":
-                sd["net.fourier.freqs"] = inits[name].reshape(-1)
-            elif node.op_type in ("Mul", "Add") and parts[-2].startswith("norm"):
-                key = module + (".weight" if node.op_type == "Mul" else ".bias")
-                sd[key] = inits[name].reshape(-1)
-    return sd
-
-
-def widths(sd):
-    """(channels, emb_dim) of the UNet whose weights sd holds."""
-    c0 = sd["net.conv_in.weight"].shape[0]
-    c1 = sd["net.down0.weight"].shape[0]
-    c2 = sd["net.down1.weight"].shape[0]
-    return (c0, c1, c2), sd["net.emb.0.weight"].shape[0]
-
-
-def load(path=DEFAULT_MODEL):
-    """The ONNX model at path as an eval-mode edm.EDMDenoiser (float32)."""
-    model = onnx.load(path)
-    sd = state_dict_from_onnx(model)
-    channels, emb = widths(sd)
-    net = edm.build(channels, emb, in_ch=sd["net.conv_in.weight"].shape[1])
-    want = set(net.state_dict())
-    missing, extra = want - set(sd), set(sd) - want
-    if missing or extra:
-        raise ValueError("%s: weights missing %s, unexpected %s" % (path, sorted(missing), sorted(extra)))
-    net.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in sd.items()})
-    return net.eval()
 
 
 def inputs(batch, fixture=FIXTURE):

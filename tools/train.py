@@ -57,7 +57,8 @@ SIGMA_MIN, SIGMA_MAX = edm.SigmaDist("edm").sigma_range()
 # Values a checkpoint made before an argument was recorded was made with.
 LEGACY_ARGS = {"shape": [1, 28, 28], "sigma_dist": {"kind": "edm"}}
 # Arguments a checkpoint must agree with to be resumed.
-RESUME_KEYS = ("channels", "emb", "batch", "seed", "classes", "dataset_name", "shape", "n_train", "sigma_dist")
+RESUME_KEYS = ("channels", "emb", "batch", "seed", "classes", "dataset_name", "shape", "n_train", "sigma_dist",
+               "init_onnx")
 
 
 def log(msg):
@@ -124,6 +125,9 @@ def parse_args(argv=None):
     ap.add_argument("--baseline-rank", default=None,
                     help='Gaussian-mixture baseline covariances: "full", or the rank r of the Go mixture\'s '
                     "shrinkage rule (default: full for IDX data, %d for .npy data)" % 64)
+    ap.add_argument("--init-onnx", metavar="MODEL",
+                    help="start from the weights of an exported model of the same architecture "
+                         "(e.g. a shipped model.onnx, to train it longer); recorded in the recipe")
     ap.add_argument("--export-only", action="store_true", help="export the checkpoint now, no training")
     a = ap.parse_args(argv)
     if a.minutes is None and a.steps is None and not a.export_only:
@@ -164,6 +168,28 @@ def parse_args(argv=None):
     return a
 
 
+def load_init(path, channels, emb, shape):
+    """The weights of the exported model at path (tools/onnx_weights.py reads
+    them back from the graph) as a state_dict, with its dataset and the steps
+    its recipe records. Exits unless its architecture is the one asked for."""
+    import re
+    import onnx
+    import onnx_weights
+    m = onnx.load(path)
+    sd = onnx_weights.state_dict_from_onnx(m)
+    got = onnx_weights.widths(sd) + (sd["net.conv_in.weight"].shape[1],)
+    if got != (tuple(channels), emb, shape[0]):
+        raise SystemExit("--init-onnx %s: channels %s, emb %d, %d input channels; this run wants %s, %d, %d" % (
+            path, "-".join(map(str, got[0])), got[1], got[2], "-".join(map(str, channels)), emb, shape[0]))
+    meta = {p.key: p.value for p in m.metadata_props}
+    steps = re.search(r"steps=(\d+)", meta.get("recipe", ""))
+    return {"state": {k: torch.from_numpy(np.array(v, dtype=np.float32))
+                      for k, v in sd.items()},
+            "name": "%s model %s" % (meta.get("dataset", "?"), os.path.basename(os.path.dirname(os.path.abspath(path)))),
+            "steps": "%s steps" % steps.group(1) if steps else "steps unknown",
+            "recipe": meta.get("recipe", "")}
+
+
 class Stop(Exception):
     pass
 
@@ -187,6 +213,7 @@ class Trainer:
         except ValueError as e:
             raise SystemExit("%s: %s" % (a.images, e))
         self._eval = None
+        self.init = load_init(a.init_onnx, self.channels, a.emb, self.shape) if a.init_onnx else None
         log("train set %s: %d images %s" % (self.dataset, len(self.x), self.shape))
         torch.manual_seed(a.seed)
         self.model = edm.build(self.channels, a.emb, in_ch=self.shape[0])
@@ -247,14 +274,16 @@ class Trainer:
                 "EMA %g; steps=%d epochs=%.2f batch=%d seed=%d; train images=%d; torch %s 1 CPU thread" % (
                     edm.arch_string(self.model), edm.SIGMA_DATA, self.dist.describe(), a.lr, a.warmup,
                     a.lr_final, a.ema, self.step, self.step * a.batch / len(self.x), a.batch, a.seed,
-                    len(self.x), torch.__version__))
+                    len(self.x), torch.__version__)) + (
+                        "; continued from %s (%s)" % (self.init["name"], self.init["steps"]) if self.init else "")
 
     def state_args(self):
         a = self.a
         return {"channels": list(self.channels), "emb": a.emb, "batch": a.batch, "lr": a.lr,
                 "seed": a.seed, "classes": a.classes, "dataset_name": a.dataset_name,
                 "images": a.images, "warmup": a.warmup, "lr_final": a.lr_final, "ema": a.ema,
-                "shape": list(self.shape), "n_train": len(self.x), "sigma_dist": self.dist.args()}
+                "shape": list(self.shape), "n_train": len(self.x), "sigma_dist": self.dist.args(),
+                "init_onnx": self.init["recipe"] if self.init else None}
 
     def save(self):
         os.makedirs(self.a.ckpt_dir, exist_ok=True)
@@ -268,6 +297,10 @@ class Trainer:
 
     def load(self):
         if not os.path.exists(self.ckpt_path):
+            if self.init:
+                self.model.load_state_dict(self.init["state"])
+                self.ema.load_state_dict(self.init["state"])
+                log("starting from the weights of %s" % self.a.init_onnx)
             return False
         ck = torch.load(self.ckpt_path, map_location="cpu")
         old, new = ck["args"], self.state_args()

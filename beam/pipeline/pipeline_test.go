@@ -7,7 +7,8 @@ import (
 	"image"
 	"math"
 
-	"image/png"
+	"github.com/eigenscore/eigenscore/internal/imagetest"
+
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,23 +90,9 @@ func inputs(t *testing.T, dir string) (shards []*data.Dataset, pngDir string) {
 		for p, v := range fm.Image(i) {
 			img.Pix[p] = uint8((v + 1) * 127.5)
 		}
-		writePNG(t, filepath.Join(pngDir, "fm"+strconv.Itoa(i)+".png"), img)
+		imagetest.Write(t, filepath.Join(pngDir, "fm"+strconv.Itoa(i)+".png"), img)
 	}
 	return shards, pngDir
-}
-
-func writePNG(t *testing.T, path string, img image.Image) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := png.Encode(f, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // readRows reads every CSV part file listed in the summary, by image id,
@@ -387,7 +374,7 @@ func TestPipelineBadInput(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pngDir, "broken.png"), []byte("\x89PNG\r\n\x1a\nbroken"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	writePNG(t, filepath.Join(pngDir, "rgb.png"), image.NewNRGBA(image.Rect(0, 0, 40, 30))) // resized to 28×28 gray
+	imagetest.Write(t, filepath.Join(pngDir, "rgb.png"), image.NewNRGBA(image.Rect(0, 0, 40, 30))) // resized to 28×28 gray
 	cfg := Config{Inputs: []string{bad, pngDir, filepath.Join(dir, "missing-*.npy")}, Detector: path,
 		Output: filepath.Join(dir, "out"), ItemSize: 10, Format: JSONL}
 	_, err := Run(context.Background(), "prism", cfg)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/eigenscore/eigenscore/data"
+	"github.com/eigenscore/eigenscore/internal/imagetest"
 )
 
 // fakeRoot is a Debian root holding package "art" 1.0 (dpkg status and a
@@ -35,12 +36,12 @@ func fakeRoot(t *testing.T, n int) string {
 	for i := range n {
 		// A distinct colour and size per drawing, on transparency.
 		c := color.NRGBA{uint8(20 * i), uint8(255 - 10*i), 100, 255}
-		writeImage(t, filepath.Join(art, fmt.Sprintf("d%02d.png", i)), filled(40+i, 30, color.NRGBA{}, image.Rect(5, 5, 20+i, 25), c))
+		imagetest.Write(t, filepath.Join(art, fmt.Sprintf("d%02d.png", i)), filled(40+i, 30, color.NRGBA{}, image.Rect(5, 5, 20+i, 25), c))
 	}
 	raw, _ := os.ReadFile(filepath.Join(art, "d00.png"))
 	write("usr/share/art/sub/dup.png", string(raw))
 	write("usr/share/art/bad.png", "\x89PNG\r\n\x1a\ntruncated")
-	writeImage(t, filepath.Join(art, "blank.png"), filled(10, 10, color.NRGBA{}, image.Rectangle{}, color.NRGBA{}))
+	imagetest.Write(t, filepath.Join(art, "blank.png"), filled(10, 10, color.NRGBA{}, image.Rectangle{}, color.NRGBA{}))
 	write("usr/share/art/notes.txt", "not an image")
 	if err := os.Symlink("d01.png", filepath.Join(art, "link.png")); err != nil {
 		t.Fatal(err)
@@ -186,9 +187,9 @@ func TestBuildPatchesAndOnly(t *testing.T) {
 			photo.SetNRGBA(x, y, color.NRGBA{uint8(x), uint8(y), uint8(x + y), 255})
 		}
 	}
-	writeImage(t, filepath.Join(pkg, "img", "a.jpg"), photo)
-	writeImage(t, filepath.Join(pkg, "img", "b.jpg"), photo)
-	s := Set{Name: "pics", Role: "far-ood", Geometry: Patches, PatchesPerFile: 25, TestFraction: 0.5, Sources: []Source{{
+	imagetest.Write(t, filepath.Join(pkg, "img", "a.jpg"), photo)
+	imagetest.Write(t, filepath.Join(pkg, "img", "b.jpg"), photo)
+	s := Set{Name: "pics", Role: FarOOD, Geometry: Patches, PatchesPerFile: 25, TestFraction: 0.5, Sources: []Source{{
 		Kind: NPM, Package: "pics", Version: "3.1.4", Licence: "CC0-1.0",
 		Checks: []Check{{File: "LICENSE", Text: "Photos: CC0-1.0"}},
 		Dir:    "img", Ext: ".JPG", Only: []string{"b.jpg"},

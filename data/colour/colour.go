@@ -103,12 +103,25 @@ type Source struct {
 	Only []string
 }
 
+// Role is a set's part in the colour suite.
+type Role string
+
+// The roles of the colour suite's sets; their values are what the manifest
+// records.
+const (
+	// InDistribution is the set the colour model is trained and fitted on.
+	InDistribution Role = "id"
+	// NearOOD is the same kind of content from another source or style.
+	NearOOD Role = "near-ood"
+	// FarOOD is different content.
+	FarOOD Role = "far-ood"
+)
+
 // Set is one image set: its sources and the parameters of the rule.
 type Set struct {
 	Name string
-	// Role is the set's part in the colour suite: "id", "near-ood" or
-	// "far-ood".
-	Role string
+	// Role is the set's part in the colour suite.
+	Role Role
 	// About says what the images are.
 	About    string
 	Sources  []Source
@@ -124,7 +137,7 @@ type Set struct {
 func Sets() []Set {
 	return []Set{
 		{
-			Name: "clipart", Role: "id", Geometry: Object, TestFraction: 0.2,
+			Name: "clipart", Role: InDistribution, Geometry: Object, TestFraction: 0.2,
 			About: "Open Clip Art Library drawings (animals, people, buildings, signs, icons, …) on white",
 			Sources: []Source{{
 				Kind: Debian, Package: "openclipart-png", Version: "1:0.18+dfsg-19",
@@ -135,7 +148,7 @@ func Sets() []Set {
 			}},
 		},
 		{
-			Name: "emoji", Role: "near-ood", Geometry: Object, TestFraction: 0.2,
+			Name: "emoji", Role: NearOOD, Geometry: Object, TestFraction: 0.2,
 			About: "Twemoji emoji (64 px PNGs, every emoji and skin tone) on white",
 			Sources: []Source{{
 				Kind: NPM, Package: "emoji-datasource-twitter", Version: "16.0.0",
@@ -146,7 +159,7 @@ func Sets() []Set {
 			}},
 		},
 		{
-			Name: "emoji-noto", Role: "near-ood", Geometry: Object, TestFraction: 0.2,
+			Name: "emoji-noto", Role: NearOOD, Geometry: Object, TestFraction: 0.2,
 			About: "Noto Color Emoji (64 px PNGs, every emoji and skin tone) on white",
 			Sources: []Source{{
 				Kind: NPM, Package: "emoji-datasource-google", Version: "16.0.0",
@@ -157,7 +170,7 @@ func Sets() []Set {
 			}},
 		},
 		{
-			Name: "photos", Role: "far-ood", Geometry: Patches, PatchesPerFile: 200, TestFraction: 0.5,
+			Name: "photos", Role: FarOOD, Geometry: Patches, PatchesPerFile: 200, TestFraction: 0.5,
 			About: "crops of 23 desktop-wallpaper photographs (landscapes, water, plants, flowers, objects)",
 			Sources: []Source{
 				{
@@ -194,7 +207,7 @@ func Sets() []Set {
 			},
 		},
 		{
-			Name: "textures", Role: "far-ood", Geometry: Patches, PatchesPerFile: 100, TestFraction: 0.5,
+			Name: "textures", Role: FarOOD, Geometry: Patches, PatchesPerFile: 100, TestFraction: 0.5,
 			About: "crops of 42 ground textures of a game (snow, ice, rock, grass, dirt, sand, pebbles, paving)",
 			Sources: []Source{{
 				Kind: Debian, Package: "extremetuxracer-data", Version: "0.8.2-1",

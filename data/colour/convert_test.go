@@ -7,35 +7,13 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	"image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-)
 
-// writeImage encodes img as PNG or JPEG (by path's extension) to path,
-// making its folder.
-func writeImage(t *testing.T, path string, img image.Image) {
-	t.Helper()
-	var b bytes.Buffer
-	var err error
-	if strings.EqualFold(filepath.Ext(path), ".png") {
-		err = png.Encode(&b, img)
-	} else {
-		err = jpeg.Encode(&b, img, &jpeg.Options{Quality: 95})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+	"github.com/eigenscore/eigenscore/internal/imagetest"
+)
 
 // filled is a w×h NRGBA image of colour c (transparent black by default)
 // with rect r of colour in.
@@ -50,7 +28,7 @@ func filled(w, h int, c color.NRGBA, r image.Rectangle, in color.NRGBA) *image.N
 func decodePNG(t *testing.T, img image.Image) *image.RGBA {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "x.png")
-	writeImage(t, p, img)
+	imagetest.Write(t, p, img)
 	out, err := decodeFile(p)
 	if err != nil {
 		t.Fatal(err)

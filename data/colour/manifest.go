@@ -42,7 +42,7 @@ type Rule struct {
 // Record is one set as built.
 type Record struct {
 	Name           string         `json:"name"`
-	Role           string         `json:"role"`
+	Role           Role           `json:"role"`
 	About          string         `json:"about"`
 	Geometry       Geometry       `json:"geometry"`
 	PatchesPerFile int            `json:"patches_per_file,omitempty"`

@@ -26,7 +26,7 @@ func TestManifestRoundTripAndDiff(t *testing.T) {
 	for _, s := range m.Sets {
 		names = append(names, s.Name)
 	}
-	if strings.Join(names, ",") != "clipart,art,zzz" || m.Sets[0].Role != "id" {
+	if strings.Join(names, ",") != "clipart,art,zzz" || m.Sets[0].Role != InDistribution {
 		t.Errorf("sets %v (clipart role %q), want clipart (replaced), then unknown names by name", names, m.Sets[0].Role)
 	}
 	path := filepath.Join(t.TempDir(), "m.json")
