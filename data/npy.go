@@ -130,84 +130,19 @@ func readNPY(src string, f io.Reader, total int64, r NPYRange) (*Dataset, error)
 		return fmt.Errorf("data: NPY file %s: "+format, append([]any{src}, args...)...)
 	}
 	br := bufio.NewReader(f)
-
-	var pre [10]byte
-	if _, err := io.ReadFull(br, pre[:8]); err != nil {
-		return nil, fail("too short for the NPY magic and version (%v)", err)
-	}
-	if !bytes.Equal(pre[:6], npyMagic) {
-		return nil, fail("bad magic %q, expected \"\\x93NUMPY\"", pre[:6])
-	}
-	var hlen, off int64
-	switch major := pre[6]; major {
-	case 1:
-		if _, err := io.ReadFull(br, pre[8:10]); err != nil {
-			return nil, fail("truncated header length (%v)", noEOF(err))
-		}
-		hlen, off = int64(binary.LittleEndian.Uint16(pre[8:10])), 10
-	case 2, 3:
-		var l [4]byte
-		if _, err := io.ReadFull(br, l[:]); err != nil {
-			return nil, fail("truncated header length (%v)", noEOF(err))
-		}
-		hlen, off = int64(binary.LittleEndian.Uint32(l[:])), 12
-	default:
-		return nil, fail("format version %d.%d, expected 1.0, 2.0 or 3.0", major, pre[7])
-	}
-	if hlen > maxNPYHeader || off+hlen > total {
-		return nil, fail("truncated or corrupt: header announces %d bytes, the file has %d in all", hlen, total)
-	}
-	hdr := make([]byte, hlen)
-	if _, err := io.ReadFull(br, hdr); err != nil {
-		return nil, fail("truncated header (%v)", noEOF(err))
-	}
-	descr, fortran, shape, err := parseNPYHeader(string(hdr))
+	hdr, err := readNPYHeader(br, total)
 	if err != nil {
-		return nil, fail("bad header %q: %v", strings.TrimSpace(string(hdr)), err)
+		return nil, fail("%w", err)
 	}
-	if fortran {
-		return nil, fail("array is in Fortran order, expected C order (save with np.ascontiguousarray)")
-	}
-
-	var size int
-	switch descr {
-	case "|u1", "<u1", ">u1", "=u1", "u1":
-		descr, size = "u1", 1
-	case "<f4":
-		size = 4
-	case "<f8":
-		size = 8
-	case ">f4", ">f8":
-		return nil, fail("big-endian dtype %s, expected little-endian (<f4, <f8)", descr)
-	default:
-		return nil, fail("unsupported dtype %s, expected uint8 (|u1), float32 (<f4) or float64 (<f8)", descr)
-	}
-
-	var n, c, h, w int
-	nchw := true
-	one3 := func(v int) bool { return v == 1 || v == 3 }
-	switch {
-	case len(shape) == 3:
-		n, c, h, w = shape[0], 1, shape[1], shape[2]
-	case len(shape) == 4 && one3(shape[1]):
-		n, c, h, w = shape[0], shape[1], shape[2], shape[3]
-	case len(shape) == 4 && one3(shape[3]):
-		n, h, w, c = shape[0], shape[1], shape[2], shape[3]
-		nchw = false
-	default:
-		return nil, fail("bad shape %v, expected [N,H,W], [N,H,W,C] or [N,C,H,W] with C 1 or 3", shape)
-	}
-	if h == 0 || w == 0 {
-		return nil, fail("bad shape %v: images are empty", shape)
-	}
-	if err := checkImageShape(denoise.Shape{C: c, H: h, W: w}); err != nil {
-		return nil, fail("bad shape %v: %v", shape, err)
+	lay, err := npyLayoutOf(hdr)
+	if err != nil {
+		return nil, fail("%w", err)
 	}
 	// The value count is capped at avail+1 (more cannot fit) so that a
 	// corrupt shape cannot overflow it.
-	avail := total - off - hlen
-	count, need := int64(1), float64(size)
-	for _, d := range shape {
+	avail := total - hdr.dataOffset
+	count, need := int64(1), float64(lay.size)
+	for _, d := range hdr.shape {
 		need *= float64(d)
 		if d != 0 && count > avail/int64(d) {
 			count = avail + 1
@@ -215,51 +150,160 @@ func readNPY(src string, f io.Reader, total int64, r NPYRange) (*Dataset, error)
 			count *= int64(d)
 		}
 	}
-	if want := count * int64(size); want != avail {
+	if want := count * int64(lay.size); want != avail {
 		if want > avail {
-			return nil, fail("truncated data: shape %v of %s needs %.0f bytes, %d follow the header", shape, descr, need, avail)
+			return nil, fail("truncated data: shape %v of %s needs %.0f bytes, %d follow the header", hdr.shape, lay.descr, need, avail)
 		}
-		return nil, fail("%d bytes follow the header, shape %v of %s needs only %d", avail, shape, descr, want)
+		return nil, fail("%d bytes follow the header, shape %v of %s needs only %d", avail, hdr.shape, lay.descr, want)
 	}
 	raw := make([]byte, avail)
 	if _, err := io.ReadFull(br, raw); err != nil {
 		return nil, fail("truncated data (%v)", noEOF(err))
 	}
-
-	var val func(i int) float32
-	switch descr {
-	case "u1":
-		val = func(i int) float32 { return ByteToUnit(raw[i]) }
-	case "<f4", "<f8":
-		get := func(i int) float64 { return float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))) }
-		if size == 8 {
-			get = func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:])) }
-		}
-		lo, hi := math.Inf(1), math.Inf(-1)
-		for i := range int(count) {
-			v := get(i)
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, fail("value %d is %v", i, v)
-			}
-			lo, hi = min(lo, v), max(hi, v)
-		}
-		scale, err := floatScale(lo, hi, r)
-		if err != nil {
-			return nil, fail("%v", err)
-		}
-		val = func(i int) float32 { return scale(get(i)) }
+	val, err := npyValues(raw, lay, int(count), r)
+	if err != nil {
+		return nil, fail("%w", err)
 	}
+	return lay.dataset(int(count), val), nil
+}
 
-	d := &Dataset{Shape: denoise.Shape{C: c, H: h, W: w}, Pixels: make([]float32, count)}
-	if nchw {
+// npyHeader is what an NPY file's preamble and header dictionary say.
+type npyHeader struct {
+	descr      string
+	shape      []int
+	dataOffset int64 // bytes before the array data
+}
+
+// readNPYHeader reads the magic, the version, the header length and the
+// header dictionary, checking the length against the file's total size.
+func readNPYHeader(br *bufio.Reader, total int64) (npyHeader, error) {
+	var pre [10]byte
+	if _, err := io.ReadFull(br, pre[:8]); err != nil {
+		return npyHeader{}, fmt.Errorf("too short for the NPY magic and version (%v)", err)
+	}
+	if !bytes.Equal(pre[:6], npyMagic) {
+		return npyHeader{}, fmt.Errorf("bad magic %q, expected \"\\x93NUMPY\"", pre[:6])
+	}
+	var hlen, off int64
+	switch major := pre[6]; major {
+	case 1:
+		if _, err := io.ReadFull(br, pre[8:10]); err != nil {
+			return npyHeader{}, fmt.Errorf("truncated header length (%v)", noEOF(err))
+		}
+		hlen, off = int64(binary.LittleEndian.Uint16(pre[8:10])), 10
+	case 2, 3:
+		var l [4]byte
+		if _, err := io.ReadFull(br, l[:]); err != nil {
+			return npyHeader{}, fmt.Errorf("truncated header length (%v)", noEOF(err))
+		}
+		hlen, off = int64(binary.LittleEndian.Uint32(l[:])), 12
+	default:
+		return npyHeader{}, fmt.Errorf("format version %d.%d, expected 1.0, 2.0 or 3.0", major, pre[7])
+	}
+	if hlen > maxNPYHeader || off+hlen > total {
+		return npyHeader{}, fmt.Errorf("truncated or corrupt: header announces %d bytes, the file has %d in all", hlen, total)
+	}
+	hdr := make([]byte, hlen)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		return npyHeader{}, fmt.Errorf("truncated header (%v)", noEOF(err))
+	}
+	descr, fortran, shape, err := parseNPYHeader(string(hdr))
+	if err != nil {
+		return npyHeader{}, fmt.Errorf("bad header %q: %v", strings.TrimSpace(string(hdr)), err)
+	}
+	if fortran {
+		return npyHeader{}, fmt.Errorf("array is in Fortran order, expected C order (save with np.ascontiguousarray)")
+	}
+	return npyHeader{descr: descr, shape: shape, dataOffset: off + hlen}, nil
+}
+
+// npyLayout is how an accepted array maps to images: its dtype (descr
+// normalised, size in bytes) and its image dimensions.
+type npyLayout struct {
+	descr      string
+	size       int
+	n, c, h, w int
+	nchw       bool // false: channels last, [N,H,W,C]
+}
+
+// npyLayoutOf accepts uint8, little-endian float32 and float64 arrays of
+// shape [N,H,W], [N,C,H,W] or [N,H,W,C] (C 1 or 3; [N,C,H,W] when both fit).
+func npyLayoutOf(hdr npyHeader) (npyLayout, error) {
+	var l npyLayout
+	switch hdr.descr {
+	case "|u1", "<u1", ">u1", "=u1", "u1":
+		l.descr, l.size = "u1", 1
+	case "<f4":
+		l.descr, l.size = hdr.descr, 4
+	case "<f8":
+		l.descr, l.size = hdr.descr, 8
+	case ">f4", ">f8":
+		return l, fmt.Errorf("big-endian dtype %s, expected little-endian (<f4, <f8)", hdr.descr)
+	default:
+		return l, fmt.Errorf("unsupported dtype %s, expected uint8 (|u1), float32 (<f4) or float64 (<f8)", hdr.descr)
+	}
+	shape := hdr.shape
+	one3 := func(v int) bool { return v == 1 || v == 3 }
+	l.nchw = true
+	switch {
+	case len(shape) == 3:
+		l.n, l.c, l.h, l.w = shape[0], 1, shape[1], shape[2]
+	case len(shape) == 4 && one3(shape[1]):
+		l.n, l.c, l.h, l.w = shape[0], shape[1], shape[2], shape[3]
+	case len(shape) == 4 && one3(shape[3]):
+		l.n, l.h, l.w, l.c = shape[0], shape[1], shape[2], shape[3]
+		l.nchw = false
+	default:
+		return l, fmt.Errorf("bad shape %v, expected [N,H,W], [N,H,W,C] or [N,C,H,W] with C 1 or 3", shape)
+	}
+	if l.h == 0 || l.w == 0 {
+		return l, fmt.Errorf("bad shape %v: images are empty", shape)
+	}
+	if err := checkImageShape(denoise.Shape{C: l.c, H: l.h, W: l.w}); err != nil {
+		return l, fmt.Errorf("bad shape %v: %v", shape, err)
+	}
+	return l, nil
+}
+
+// npyValues returns value i of raw on the pixel scale: uint8 by
+// ByteToUnit, floats by the range rule r after checking that all count of
+// them are finite.
+func npyValues(raw []byte, l npyLayout, count int, r NPYRange) (func(i int) float32, error) {
+	if l.descr == "u1" {
+		return func(i int) float32 { return ByteToUnit(raw[i]) }, nil
+	}
+	get := func(i int) float64 { return float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))) }
+	if l.size == 8 {
+		get = func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:])) }
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range count {
+		v := get(i)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("value %d is %v", i, v)
+		}
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	scale, err := floatScale(lo, hi, r)
+	if err != nil {
+		return nil, err
+	}
+	return func(i int) float32 { return scale(get(i)) }, nil
+}
+
+// dataset lays count values out as [N,C,H,W] pixels.
+func (l npyLayout) dataset(count int, val func(i int) float32) *Dataset {
+	d := &Dataset{Shape: denoise.Shape{C: l.c, H: l.h, W: l.w}, Pixels: make([]float32, count)}
+	if l.nchw {
 		for i := range d.Pixels {
 			d.Pixels[i] = val(i)
 		}
-		return d, nil
+		return d
 	}
 	// Channels last: value (img, y, x, ch) sits at ((img*H+y)*W+x)*C+ch.
+	c, h, w := l.c, l.h, l.w
 	i := 0
-	for img := range n {
+	for img := range l.n {
 		for ch := range c {
 			for y := range h {
 				for x := range w {
@@ -269,7 +313,7 @@ func readNPY(src string, f io.Reader, total int64, r NPYRange) (*Dataset, error)
 			}
 		}
 	}
-	return d, nil
+	return d
 }
 
 // SaveNPY writes the dataset's pixels as a float32 [N,C,H,W] .npy file

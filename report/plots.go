@@ -307,29 +307,8 @@ func plotSpectra(suffix string, stats []SigmaStats) (panels []img, total int, er
 	if len(st) == 0 || total == 0 {
 		return nil, 0, nil
 	}
-	logX := st[0].Sigma > 0
 	for k := 0; k < min(total, maxSpectrumPanels); k++ {
-		title := fmt.Sprintf("λ%d vs σ", k+1) + suffix
-		p := newPlot(title, "σ", fmt.Sprintf("λ%d", k+1), true)
-		type series struct {
-			c         color.NRGBA
-			x, m, s   []float64
-			hasStdDev bool
-		}
-		sides := []*series{{c: idColor}, {c: oodColor}}
-		for _, s := range st {
-			for i, pr := range [][2][]float64{{s.IDMean, s.IDStd}, {s.OODMean, s.OODStd}} {
-				if k >= len(pr[0]) || math.IsNaN(pr[0][k]) || math.IsInf(pr[0][k], 0) {
-					continue
-				}
-				sd := math.NaN()
-				if k < len(pr[1]) {
-					sd = pr[1][k]
-				}
-				d := sides[i]
-				d.x, d.m, d.s = append(d.x, s.Sigma), append(d.m, pr[0][k]), append(d.s, sd)
-			}
-		}
+		sides := spectrumSides(st, k)
 		logY, minMean, have := true, math.Inf(1), false
 		for _, d := range sides {
 			for _, v := range d.m {
@@ -341,84 +320,17 @@ func plotSpectra(suffix string, stats []SigmaStats) (panels []img, total int, er
 		if !have {
 			continue
 		}
-		floor := minMean / 10
+		title := fmt.Sprintf("λ%d vs σ", k+1) + suffix
+		p := newPlot(title, "σ", fmt.Sprintf("λ%d", k+1), true)
 		ylo, yhi := math.Inf(1), math.Inf(-1)
 		for _, d := range sides {
-			if len(d.x) == 0 {
-				continue
-			}
-			// The ±sd band, drawn first so the lines lie on top.
-			var up, down plotter.XYs
-			var at []int // index in d of each band point
-			for i := range d.x {
-				if math.IsNaN(d.s[i]) || math.IsInf(d.s[i], 0) {
-					continue
-				}
-				a, b := d.m[i]-d.s[i], d.m[i]+d.s[i]
-				if logY {
-					a = math.Max(a, floor)
-				}
-				at = append(at, i)
-				up = append(up, plotter.XY{X: d.x[i], Y: b})
-				down = append(down, plotter.XY{X: d.x[i], Y: a})
-				ylo, yhi = math.Min(ylo, a), math.Max(yhi, b)
-			}
-			if len(up) > 1 {
-				ring := append(plotter.XYs{}, up...)
-				for i := len(down) - 1; i >= 0; i-- {
-					ring = append(ring, down[i])
-				}
-				band, err := plotter.NewPolygon(ring)
-				if err != nil {
-					return nil, 0, err
-				}
-				band.Color = withAlpha(d.c, 45)
-				band.LineStyle.Width = 0
-				p.Add(band)
-			} else if len(up) == 1 {
-				eb, err := plotter.NewYErrorBars(errPoints{x: up[0].X, y: d.m[at[0]], lo: d.m[at[0]] - down[0].Y, hi: up[0].Y - d.m[at[0]]})
-				if err != nil {
-					return nil, 0, err
-				}
-				eb.LineStyle.Color = d.c
-				p.Add(eb)
-			}
-			xy := make(plotter.XYs, len(d.x))
-			for i := range d.x {
-				xy[i] = plotter.XY{X: d.x[i], Y: d.m[i]}
-				ylo, yhi = math.Min(ylo, d.m[i]), math.Max(yhi, d.m[i])
-			}
-			l, sc, err := plotter.NewLinePoints(xy)
+			lo, hi, err := d.add(p, logY, minMean/10)
 			if err != nil {
 				return nil, 0, err
 			}
-			l.Color, l.Width = d.c, vg.Points(1.4)
-			sc.Color, sc.Shape, sc.Radius = d.c, draw.CircleGlyph{}, vg.Points(2)
-			p.Add(l, sc)
+			ylo, yhi = math.Min(ylo, lo), math.Max(yhi, hi)
 		}
-		xlo, xhi := st[0].Sigma, st[len(st)-1].Sigma
-		if logX {
-			p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
-			if xhi > xlo {
-				p.X.Min, p.X.Max = xlo/1.12, xhi*1.12
-			} else {
-				p.X.Min, p.X.Max = xlo/1.5, xhi*1.5
-			}
-		} else {
-			d := math.Max((xhi-xlo)*0.05, 0.05)
-			p.X.Min, p.X.Max = xlo-d, xhi+d
-		}
-		if logY {
-			p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
-			if yhi > ylo {
-				p.Y.Min, p.Y.Max = ylo/1.15, yhi*1.15
-			} else {
-				p.Y.Min, p.Y.Max = ylo/1.5, yhi*1.5
-			}
-		} else if yhi > ylo {
-			d := (yhi - ylo) * 0.05
-			p.Y.Min, p.Y.Max = ylo-d, yhi+d
-		}
+		setSpectrumAxes(p, st[0].Sigma, st[len(st)-1].Sigma, ylo, yhi, logY)
 		im, err := render(p, 230, 170, title)
 		if err != nil {
 			return nil, 0, err
@@ -426,6 +338,120 @@ func plotSpectra(suffix string, stats []SigmaStats) (panels []img, total int, er
 		panels = append(panels, im)
 	}
 	return panels, total, nil
+}
+
+// spectrumSeries is one side's (ID or OOD) mean and standard deviation of
+// one eigenvalue over σ.
+type spectrumSeries struct {
+	c       color.NRGBA
+	x, m, s []float64
+}
+
+// spectrumSides collects eigenvalue k of the ID and the OOD side from st,
+// leaving out levels where its mean is missing or not finite.
+func spectrumSides(st []SigmaStats, k int) []*spectrumSeries {
+	sides := []*spectrumSeries{{c: idColor}, {c: oodColor}}
+	for _, s := range st {
+		for i, pr := range [][2][]float64{{s.IDMean, s.IDStd}, {s.OODMean, s.OODStd}} {
+			if k >= len(pr[0]) || math.IsNaN(pr[0][k]) || math.IsInf(pr[0][k], 0) {
+				continue
+			}
+			sd := math.NaN()
+			if k < len(pr[1]) {
+				sd = pr[1][k]
+			}
+			d := sides[i]
+			d.x, d.m, d.s = append(d.x, s.Sigma), append(d.m, pr[0][k]), append(d.s, sd)
+		}
+	}
+	return sides
+}
+
+// add draws the series on p: its ±sd band (or a single error bar) first,
+// so that the line lies on top, then the line and its points. On a log
+// y axis the band's lower edge is kept above floor. It returns the y range
+// drawn (+Inf, −Inf for an empty series).
+func (d *spectrumSeries) add(p *plot.Plot, logY bool, floor float64) (ylo, yhi float64, err error) {
+	ylo, yhi = math.Inf(1), math.Inf(-1)
+	if len(d.x) == 0 {
+		return ylo, yhi, nil
+	}
+	var up, down plotter.XYs
+	var at []int // index in d of each band point
+	for i := range d.x {
+		if math.IsNaN(d.s[i]) || math.IsInf(d.s[i], 0) {
+			continue
+		}
+		a, b := d.m[i]-d.s[i], d.m[i]+d.s[i]
+		if logY {
+			a = math.Max(a, floor)
+		}
+		at = append(at, i)
+		up = append(up, plotter.XY{X: d.x[i], Y: b})
+		down = append(down, plotter.XY{X: d.x[i], Y: a})
+		ylo, yhi = math.Min(ylo, a), math.Max(yhi, b)
+	}
+	if len(up) > 1 {
+		ring := append(plotter.XYs{}, up...)
+		for i := len(down) - 1; i >= 0; i-- {
+			ring = append(ring, down[i])
+		}
+		band, err := plotter.NewPolygon(ring)
+		if err != nil {
+			return 0, 0, err
+		}
+		band.Color = withAlpha(d.c, 45)
+		band.LineStyle.Width = 0
+		p.Add(band)
+	} else if len(up) == 1 {
+		eb, err := plotter.NewYErrorBars(errPoints{x: up[0].X, y: d.m[at[0]], lo: d.m[at[0]] - down[0].Y, hi: up[0].Y - d.m[at[0]]})
+		if err != nil {
+			return 0, 0, err
+		}
+		eb.LineStyle.Color = d.c
+		p.Add(eb)
+	}
+	xy := make(plotter.XYs, len(d.x))
+	for i := range d.x {
+		xy[i] = plotter.XY{X: d.x[i], Y: d.m[i]}
+		ylo, yhi = math.Min(ylo, d.m[i]), math.Max(yhi, d.m[i])
+	}
+	l, sc, err := plotter.NewLinePoints(xy)
+	if err != nil {
+		return 0, 0, err
+	}
+	l.Color, l.Width = d.c, vg.Points(1.4)
+	sc.Color, sc.Shape, sc.Radius = d.c, draw.CircleGlyph{}, vg.Points(2)
+	p.Add(l, sc)
+	return ylo, yhi, nil
+}
+
+// setSpectrumAxes sets the axis ranges with a margin: σ on a log scale when
+// all levels are positive (xlo > 0), the eigenvalue on a log scale when
+// logY.
+func setSpectrumAxes(p *plot.Plot, xlo, xhi, ylo, yhi float64, logY bool) {
+	if xlo > 0 {
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
+		if xhi > xlo {
+			p.X.Min, p.X.Max = xlo/1.12, xhi*1.12
+		} else {
+			p.X.Min, p.X.Max = xlo/1.5, xhi*1.5
+		}
+	} else {
+		d := math.Max((xhi-xlo)*0.05, 0.05)
+		p.X.Min, p.X.Max = xlo-d, xhi+d
+	}
+	if logY {
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+		if yhi > ylo {
+			p.Y.Min, p.Y.Max = ylo/1.15, yhi*1.15
+		} else {
+			p.Y.Min, p.Y.Max = ylo/1.5, yhi*1.5
+		}
+	} else if yhi > ylo {
+		d := (yhi - ylo) * 0.05
+		p.Y.Min, p.Y.Max = ylo-d, yhi+d
+	}
 }
 
 // errPoints is one point with an asymmetric y error, for plotter.YErrorBars.
