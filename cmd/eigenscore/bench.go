@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"syscall"
@@ -47,133 +48,164 @@ type benchResult struct {
 	IDTestAgreement *float64 `json:"id_test_agreement,omitempty"`
 }
 
+// benchCmd holds the bench command's flags.
+type benchCmd struct {
+	g                *globals
+	presets          []string
+	id, ood, den, js string
+	agreeWith        string
+	n                int
+	seed             uint64
+	levels           noiseFlags
+	batch            int
+}
+
 func newBenchCmd(g *globals) *cobra.Command {
-	var (
-		presets          []string
-		id, ood, den, js string
-		agreeWith        string
-		n                int
-		seed             uint64
-		levels           noiseFlags
-		batch            int
-	)
+	b := &benchCmd{g: g}
 	cmd := &cobra.Command{
 		Use:     "bench",
 		Short:   "Compare estimator presets: NFEs per image, throughput against raw denoiser calls, memory and AUROC",
 		Example: `  eigenscore bench --preset fast,default --id fashion-mnist --ood mnist --n 100 --json bench.json`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			sigmas, ts, err := levels.resolve()
-			if err != nil {
-				return err
-			}
-			base := eval.Config{ID: id, OOD: ood, N: n, FitN: n, Seed: seed, Sigmas: sigmas, Timesteps: ts,
-				Aggregation: features.Mean, Acceptance: 0.95, Probes: 4, Methods: []method.Method{method.EigenScore, method.EigenScore2S}, Protocol: eval.Deploy}
-			dataDir := data.DataDir(g.dataDir)
-			m, err := g.openModel(den, id)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			sets, err := eval.LoadSets(dataDir, base, m.Shape())
-			if err != nil {
-				return err
-			}
-			modelID := m.ID()
-			var ref map[eval.Role]*method.Features
-			if agreeWith != "" {
-				cfg, _, err := withPreset(base, agreeWith, batch)
-				if err != nil {
-					return err
-				}
-				// Through the feature cache: the reference is the expensive
-				// part and does not change between bench runs.
-				cache := featcache.Cache{Dir: g.featureDir(false)}
-				ref = map[eval.Role]*method.Features{}
-				for _, r := range []eval.Role{eval.Fit, eval.ID} {
-					if ref[r], err = method.Extract(cmd.Context(), method.Spectra, cfg.Settings(), m.Denoiser(), modelID, sets.ByRole(r), cache, g.progress()); err != nil {
-						return err
-					}
-				}
-			}
-			var results []benchResult
-			for _, name := range presets {
-				cfg, pr, err := withPreset(base, name, batch)
-				if err != nil {
-					return err
-				}
-				cfg.Denoiser = modelID
-				nfe0 := m.NFE()
-				t0 := time.Now()
-				res, err := eval.Run(cmd.Context(), cfg, m, sets, featcache.Cache{}, g.progress())
-				if err != nil {
-					return err
-				}
-				secs := time.Since(t0).Seconds()
-				nfe := m.NFE() - nfe0
-				raw, err := rawThroughput(cmd.Context(), m.Denoiser(), cfg.Estimator.Batch*2*cfg.Estimator.K, seed)
-				if err != nil {
-					return err
-				}
-				r := benchResult{Preset: name, Estimator: cfg.Estimator, Draws: cfg.Draws,
-					NFEPerImage: float64(nfe) / float64(res.Images), NFEBound: pr.NFEBound(len(sigmas)),
-					ImagesPerS: float64(res.Images) / secs, NFEPerS: float64(nfe) / secs, RawNFEPerS: raw,
-					Seconds: secs, PeakRSSMB: peakRSSMB(), AUROC: map[method.Method]float64{}}
-				r.Efficiency = r.NFEPerS / r.RawNFEPerS
-				if rel := eval.Reliability(res.Features[method.Spectra][eval.Fit].Sums); !math.IsNaN(rel) {
-					r.IDReliability = &rel
-				}
-				if ref != nil {
-					fa, err := eval.Agreement(res.Features[method.Spectra][eval.Fit].Rows, ref[eval.Fit].Rows)
-					if err != nil {
-						return err
-					}
-					ta, err := eval.Agreement(res.Features[method.Spectra][eval.ID].Rows, ref[eval.ID].Rows)
-					if err != nil {
-						return err
-					}
-					mean := (fa + ta) / 2
-					r.FitAgreement, r.IDTestAgreement, r.IDAgreement = &fa, &ta, &mean
-				}
-				for meth, mr := range res.Methods {
-					r.AUROC[meth] = mr.AUROC
-				}
-				results = append(results, r)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintf(cmd.OutOrStdout(), "%s vs %s, %d images per set (fit, ID test, OOD test), denoiser %s\n", id, ood, n, modelID)
-			fmt.Fprintln(w, "preset\tNFE/image\tbound\timages/s\testimator NFE/s\traw NFE/s\tefficiency\tpeak RSS MB\tID reliability\tID agreement\tAUROC eigenscore\tAUROC eigenscore-2s")
-			for _, r := range results {
-				agree, rel := "-", "-"
-				if r.IDAgreement != nil {
-					agree = fmt.Sprintf("%.3f", *r.IDAgreement)
-				}
-				if r.IDReliability != nil {
-					rel = fmt.Sprintf("%.3f", *r.IDReliability)
-				}
-				fmt.Fprintf(w, "%s\t%.0f\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t%s\t%s\t%.4f\t%.4f\n", r.Preset, r.NFEPerImage, r.NFEBound, r.ImagesPerS,
-					r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, rel, agree, r.AUROC[method.EigenScore], r.AUROC[method.EigenScore2S])
-			}
-			w.Flush()
-			if js != "" {
-				out := map[string]any{"id": id, "ood": ood, "n": n, "denoiser": modelID, "sigmas": sigmas, "configs": results}
-				if err := writeJSON(js, out); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
+		RunE:    func(cmd *cobra.Command, args []string) error { return b.run(cmd) },
 	}
+	presets, id, ood, den, js, agreeWith := &b.presets, &b.id, &b.ood, &b.den, &b.js, &b.agreeWith
+	n, seed, levels, batch := &b.n, &b.seed, &b.levels, &b.batch
 	levels.register(cmd, "100:300:50")
-	cmd.Flags().StringSliceVar(&presets, "preset", []string{"fast", "default"}, "presets to compare: "+strings.Join(eigenscore.PresetNames(), ", "))
-	cmd.Flags().StringVar(&id, "id", "fashion-mnist", "ID dataset")
-	cmd.Flags().StringVar(&ood, "ood", "mnist", "OOD dataset")
-	cmd.Flags().StringVar(&den, "denoiser", "", "denoiser (default: the shipped model of --id)")
-	cmd.Flags().IntVar(&n, "n", 100, "images per set")
-	cmd.Flags().IntVar(&batch, "batch", 32, "problems per denoiser call (each 2k images)")
-	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed")
-	cmd.Flags().StringVar(&js, "json", "", "write the measurements as JSON")
-	cmd.Flags().StringVar(&agreeWith, "agree-with", "", "also rank-correlate each preset's scores of the ID fit and ID test images with this preset's (e.g. reference; through the feature cache)")
+	cmd.Flags().StringSliceVar(presets, "preset", []string{"fast", "default"}, "presets to compare: "+strings.Join(eigenscore.PresetNames(), ", "))
+	cmd.Flags().StringVar(id, "id", "fashion-mnist", "ID dataset")
+	cmd.Flags().StringVar(ood, "ood", "mnist", "OOD dataset")
+	cmd.Flags().StringVar(den, "denoiser", "", "denoiser (default: the shipped model of --id)")
+	cmd.Flags().IntVar(n, "n", 100, "images per set")
+	cmd.Flags().IntVar(batch, "batch", 32, "problems per denoiser call (each 2k images)")
+	cmd.Flags().Uint64Var(seed, "seed", 1, "random seed")
+	cmd.Flags().StringVar(js, "json", "", "write the measurements as JSON")
+	cmd.Flags().StringVar(agreeWith, "agree-with", "", "also rank-correlate each preset's scores of the ID fit and ID test images with this preset's (e.g. reference; through the feature cache)")
 	return cmd
+}
+
+// run measures each preset on the pair and prints (and writes) the table.
+func (b *benchCmd) run(cmd *cobra.Command) error {
+	sigmas, ts, err := b.levels.resolve()
+	if err != nil {
+		return err
+	}
+	base := eval.Config{ID: b.id, OOD: b.ood, N: b.n, FitN: b.n, Seed: b.seed, Sigmas: sigmas, Timesteps: ts,
+		Aggregation: features.Mean, Acceptance: 0.95, Probes: 4, Methods: []method.Method{method.EigenScore, method.EigenScore2S}, Protocol: eval.Deploy}
+	m, err := b.g.openModel(b.den, b.id)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	sets, err := eval.LoadSets(data.DataDir(b.g.dataDir), base, m.Shape())
+	if err != nil {
+		return err
+	}
+	var ref map[eval.Role]*method.Features
+	if b.agreeWith != "" {
+		if ref, err = b.reference(cmd, base, m, sets); err != nil {
+			return err
+		}
+	}
+	var results []benchResult
+	for _, name := range b.presets {
+		r, err := b.measure(cmd, base, name, m, sets, ref)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	printBench(cmd.OutOrStdout(), fmt.Sprintf("%s vs %s, %d images per set (fit, ID test, OOD test), denoiser %s", b.id, b.ood, b.n, m.ID()), results)
+	if b.js != "" {
+		out := map[string]any{"id": b.id, "ood": b.ood, "n": b.n, "denoiser": m.ID(), "sigmas": sigmas, "configs": results}
+		if err := writeJSON(b.js, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reference extracts the --agree-with preset's spectra of the fit and ID
+// test images, through the feature cache: the reference is the expensive
+// part and does not change between bench runs.
+func (b *benchCmd) reference(cmd *cobra.Command, base eval.Config, m *eigenscore.Model, sets *eval.Sets) (map[eval.Role]*method.Features, error) {
+	cfg, _, err := withPreset(base, b.agreeWith, b.batch)
+	if err != nil {
+		return nil, err
+	}
+	cache := featcache.Cache{Dir: b.g.featureDir(false)}
+	ref := map[eval.Role]*method.Features{}
+	for _, r := range []eval.Role{eval.Fit, eval.ID} {
+		if ref[r], err = method.Extract(cmd.Context(), method.Spectra, cfg.Settings(), m.Denoiser(), m.ID(), sets.ByRole(r), cache, b.g.progress()); err != nil {
+			return nil, err
+		}
+	}
+	return ref, nil
+}
+
+// measure runs the pair with one preset (no feature cache) and measures its
+// cost, its raw denoiser throughput at the same call size, and its
+// agreement with ref when given.
+func (b *benchCmd) measure(cmd *cobra.Command, base eval.Config, name string, m *eigenscore.Model, sets *eval.Sets, ref map[eval.Role]*method.Features) (benchResult, error) {
+	cfg, pr, err := withPreset(base, name, b.batch)
+	if err != nil {
+		return benchResult{}, err
+	}
+	cfg.Denoiser = m.ID()
+	nfe0 := m.NFE()
+	t0 := time.Now()
+	res, err := eval.Run(cmd.Context(), cfg, m, sets, featcache.Cache{}, b.g.progress())
+	if err != nil {
+		return benchResult{}, err
+	}
+	secs := time.Since(t0).Seconds()
+	nfe := m.NFE() - nfe0
+	raw, err := rawThroughput(cmd.Context(), m.Denoiser(), cfg.Estimator.Batch*2*cfg.Estimator.K, b.seed)
+	if err != nil {
+		return benchResult{}, err
+	}
+	r := benchResult{Preset: name, Estimator: cfg.Estimator, Draws: cfg.Draws,
+		NFEPerImage: float64(nfe) / float64(res.Images), NFEBound: pr.NFEBound(len(cfg.Sigmas)),
+		ImagesPerS: float64(res.Images) / secs, NFEPerS: float64(nfe) / secs, RawNFEPerS: raw,
+		Seconds: secs, PeakRSSMB: peakRSSMB(), AUROC: map[method.Method]float64{}}
+	r.Efficiency = r.NFEPerS / r.RawNFEPerS
+	if rel := eval.Reliability(res.Features[method.Spectra][eval.Fit].Sums); !math.IsNaN(rel) {
+		r.IDReliability = &rel
+	}
+	if ref != nil {
+		fa, err := eval.Agreement(res.Features[method.Spectra][eval.Fit].Rows, ref[eval.Fit].Rows)
+		if err != nil {
+			return benchResult{}, err
+		}
+		ta, err := eval.Agreement(res.Features[method.Spectra][eval.ID].Rows, ref[eval.ID].Rows)
+		if err != nil {
+			return benchResult{}, err
+		}
+		mean := (fa + ta) / 2
+		r.FitAgreement, r.IDTestAgreement, r.IDAgreement = &fa, &ta, &mean
+	}
+	for meth, mr := range res.Methods {
+		r.AUROC[meth] = mr.AUROC
+	}
+	return r, nil
+}
+
+// printBench writes the heading and one table row per preset.
+func printBench(out io.Writer, heading string, results []benchResult) {
+	fmt.Fprintln(out, heading)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "preset\tNFE/image\tbound\timages/s\testimator NFE/s\traw NFE/s\tefficiency\tpeak RSS MB\tID reliability\tID agreement\tAUROC eigenscore\tAUROC eigenscore-2s")
+	for _, r := range results {
+		agree, rel := "-", "-"
+		if r.IDAgreement != nil {
+			agree = fmt.Sprintf("%.3f", *r.IDAgreement)
+		}
+		if r.IDReliability != nil {
+			rel = fmt.Sprintf("%.3f", *r.IDReliability)
+		}
+		fmt.Fprintf(w, "%s\t%.0f\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t%s\t%s\t%.4f\t%.4f\n", r.Preset, r.NFEPerImage, r.NFEBound, r.ImagesPerS,
+			r.NFEPerS, r.RawNFEPerS, r.Efficiency, r.PeakRSSMB, rel, agree, r.AUROC[method.EigenScore], r.AUROC[method.EigenScore2S])
+	}
+	w.Flush()
 }
 
 // withPreset returns base with the estimator and draws of a preset, and
