@@ -63,26 +63,44 @@ func Build(s Set, roots Roots, dataDir string, workers int) (Record, error) {
 		return Record{}, err
 	}
 	rec := Record{Name: s.Name, Role: s.Role, About: s.About, Geometry: s.Geometry, PatchesPerFile: s.PatchesPerFile, TestFraction: s.TestFraction}
+	items, err := s.collect(roots, &rec)
+	if err != nil {
+		return Record{}, fmt.Errorf("colour: set %s: %w", s.Name, err)
+	}
+	results, err := convertAll(s, items, workers)
+	if err != nil {
+		return Record{}, fmt.Errorf("colour: set %s: %w", s.Name, err)
+	}
+	train, test := s.split(items, results, &rec)
+	if err := s.write(dataDir, train, test, &rec); err != nil {
+		return Record{}, fmt.Errorf("colour: set %s: %w", s.Name, err)
+	}
+	return rec, nil
+}
+
+// collect checks each source's licence and lists its image files, adding a
+// SourceRecord per source to rec.
+func (s Set) collect(roots Roots, rec *Record) ([]item, error) {
 	var items []item
 	for i, src := range s.Sources {
 		root := roots.of(src)
 		sr := SourceRecord{Kind: src.Kind, Package: src.Package, Version: src.Version, Licence: src.Licence}
 		checked, err := verifyPackage(src, root)
 		if err != nil {
-			return Record{}, fmt.Errorf("colour: set %s: %w", s.Name, err)
+			return nil, err
 		}
 		rels, links, err := listFiles(src, root)
 		if err != nil {
-			return Record{}, fmt.Errorf("colour: set %s: %w", s.Name, err)
+			return nil, err
 		}
 		for _, rel := range rels {
 			if src.PerFile != nil {
 				lic, statedIn, err := src.PerFile.Licence(root, rel)
 				if err != nil {
-					return Record{}, fmt.Errorf("colour: set %s: %w", s.Name, err)
+					return nil, err
 				}
 				if lic != src.PerFileLicence {
-					return Record{}, fmt.Errorf("colour: set %s: %s file %s is under %q (stated in %s), expected %q: check the package before using it", s.Name, src.Package, rel, lic, statedIn, src.PerFileLicence)
+					return nil, fmt.Errorf("%s file %s is under %q (stated in %s), expected %q: check the package before using it", src.Package, rel, lic, statedIn, src.PerFileLicence)
 				}
 				checked = append(checked, statedIn)
 			}
@@ -93,15 +111,14 @@ func Build(s Set, roots Roots, dataDir string, workers int) (Record, error) {
 		sr.Files = FileCounts{Found: len(rels), Links: links}
 		rec.Sources = append(rec.Sources, sr)
 	}
+	return items, nil
+}
 
-	results, err := convertAll(s, items, workers)
-	if err != nil {
-		return Record{}, fmt.Errorf("colour: set %s: %w", s.Name, err)
-	}
-
-	// Tally, split and drop duplicates in file order.
+// split tallies the conversion results into rec's file counts and splits
+// the images by file into train and test, dropping exact duplicates in
+// file order.
+func (s Set) split(items []item, results []result, rec *Record) (train, test [][]byte) {
 	seen := map[string]bool{}
-	var train, test [][]byte
 	for i, it := range items {
 		fc := &rec.Sources[it.src].Files
 		r := results[i]
@@ -135,10 +152,14 @@ func Build(s Set, roots Roots, dataDir string, workers int) (Record, error) {
 			}
 		}
 	}
+	return train, test
+}
 
-	dir := Dir(dataDir, s.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Record{}, fmt.Errorf("colour: set %s: %w", s.Name, err)
+// write writes train.npy and test.npy of the set under dataDir, adding
+// each file's count and SHA-256 to rec.
+func (s Set) write(dataDir string, train, test [][]byte, rec *Record) error {
+	if err := os.MkdirAll(Dir(dataDir, s.Name), 0o755); err != nil {
+		return err
 	}
 	for _, part := range []struct {
 		split  string
@@ -150,11 +171,11 @@ func Build(s Set, roots Roots, dataDir string, workers int) (Record, error) {
 			return writeNPY(io.MultiWriter(w, h), part.images)
 		})
 		if err != nil {
-			return Record{}, fmt.Errorf("colour: set %s: writing %s: %w", s.Name, file, err)
+			return fmt.Errorf("writing %s: %w", file, err)
 		}
 		rec.Outputs = append(rec.Outputs, Output{File: file, Split: part.split, Images: len(part.images), SHA256: hex.EncodeToString(h.Sum(nil))})
 	}
-	return rec, nil
+	return nil
 }
 
 // validate checks the set's parameters.
