@@ -427,6 +427,8 @@ class TestTrainSmoke(unittest.TestCase):
         c = onnx_ref.run(os.path.join(c_out, "model.onnx"), {"x": x, "sigma": sig})["denoised"]
         self.assertGreater(float(np.abs(got[0] - c).max()), 1e-3)
         self.assertIn("continued from tiny-rgb model a (3 steps)", export.metadata(os.path.join(b_out, "model.onnx"))["recipe"])
+        with open(os.path.join(b_out, "MODEL_CARD.md")) as f:
+            self.assertIn("continuing tiny-rgb model a (3 steps)", f.read())
         wide = [v if v != "8-16-16" else "8-16-32" for v in self.COMMON]
         with self.assertRaises(SystemExit) as cm:
             self.run_train(base + ["--out", os.path.join(self.d, "d"), "--init-onnx", a_model] + wide)

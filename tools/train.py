@@ -509,8 +509,9 @@ class Trainer:
                 a.lr, a.warmup, a.lr_final),
             "| EMA | decay %g (exported weights) |" % a.ema,
             "| batch / seed | %d / %d |" % (a.batch, a.seed),
-            "| training | %d steps, %d images seen (%.2f epochs), %.1f min on 1 CPU thread |" % (
-                q["steps"], q["images_seen"], q["epochs"], q["train_minutes"]),
+            "| training | %d steps, %d images seen (%.2f epochs), %.1f min on 1 CPU thread%s |" % (
+                q["steps"], q["images_seen"], q["epochs"], q["train_minutes"],
+                ", continuing %s (%s)" % (self.init["name"], self.init["steps"]) if self.init else ""),
             "| sigma_min / sigma_max (metadata) | %.4g / %.4g (%s) |" % (
                 tuple(self.dist.sigma_range()) + (self.range_card(),)),
             "| model.onnx | %.2f MB, opset %d, ONNX-vs-PyTorch max abs diff %.1e |" % (
