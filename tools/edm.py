@@ -88,6 +88,31 @@ class ResBlock(nn.Module):
         return s + h
 
 
+class SelfAttention(nn.Module):
+    """Single-head self-attention over the positions of a feature map (as
+    in the DDPM UNet's low-resolution blocks): x + proj(softmax(q^T k / sqrt(C)) v),
+    q, k, v 1x1 convolutions of GroupNorm(x). It gives every output position
+    a view of the whole image, which the 3x3 convolutions only build up over
+    many layers: at large sigma the posterior mean depends on global
+    projections of the input. proj starts at zero, so the block starts as the
+    identity."""
+
+    def __init__(self, ch):
+        super().__init__()
+        self.norm = nn.GroupNorm(_groups(ch), ch)
+        self.qkv = nn.Conv2d(ch, 3 * ch, 1)
+        self.proj = nn.Conv2d(ch, ch, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(n, 3, c, h * w).unbind(1)
+        a = torch.softmax(torch.bmm(q.transpose(1, 2), k) / math.sqrt(c), dim=-1)  # [n, hw, hw]
+        out = torch.bmm(v, a.transpose(1, 2)).reshape(n, c, h, w)
+        return x + self.proj(out)
+
+
 def check_spatial(h, w):
     """Raises ValueError unless H and W survive the two stride-2 downsamplings
     and the two nearest x2 upsamplings exactly (multiples of 4: 28 -> 14 -> 7,
@@ -100,12 +125,13 @@ class UNet(nn.Module):
     """F(x_in, c_noise): raw network, input/output [N,in_ch,H,W] (H, W multiples
     of 4), c_noise [N]."""
 
-    def __init__(self, in_ch=1, channels=DEFAULT_CHANNELS, emb_dim=DEFAULT_EMB):
+    def __init__(self, in_ch=1, channels=DEFAULT_CHANNELS, emb_dim=DEFAULT_EMB, attn=False):
         super().__init__()
         c0, c1, c2 = channels
         self.channels = tuple(channels)
         self.emb_dim = emb_dim
         self.in_ch = in_ch
+        self.attn = bool(attn)
         self.fourier = FourierEmbedding(num_freqs=32)
         self.emb = nn.Sequential(
             nn.Linear(64, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim), nn.SiLU())
@@ -115,6 +141,8 @@ class UNet(nn.Module):
         self.enc1 = ResBlock(c1, c1, emb_dim)
         self.down1 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)  # -> H/4 (7, 8)
         self.mid0 = ResBlock(c2, c2, emb_dim)
+        # attn: self-attention between the two middle blocks (H/4 x W/4).
+        self.mid_attn = SelfAttention(c2) if attn else None
         self.mid1 = ResBlock(c2, c2, emb_dim)
         self.up1 = nn.Conv2d(c2, c1, 3, padding=1)              # after nearest x2 -> H/2
         self.dec1 = ResBlock(2 * c1, c1, emb_dim)
@@ -129,7 +157,10 @@ class UNet(nn.Module):
         emb = self.emb(self.fourier(c_noise))
         h0 = self.enc0(self.conv_in(x), emb)
         h1 = self.enc1(self.down0(h0), emb)
-        h = self.mid1(self.mid0(self.down1(h1), emb), emb)
+        h = self.mid0(self.down1(h1), emb)
+        if self.mid_attn is not None:
+            h = self.mid_attn(h)
+        h = self.mid1(h, emb)
         h = self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest"))
         h = self.dec1(torch.cat([h, h1], dim=1), emb)
         h = self.up0(F.interpolate(h, scale_factor=2.0, mode="nearest"))
@@ -277,16 +308,17 @@ def count_params(m):
     return sum(p.numel() for p in m.parameters())
 
 
-def build(channels=DEFAULT_CHANNELS, emb_dim=DEFAULT_EMB, in_ch=1):
-    return EDMDenoiser(UNet(in_ch=in_ch, channels=tuple(channels), emb_dim=emb_dim))
+def build(channels=DEFAULT_CHANNELS, emb_dim=DEFAULT_EMB, in_ch=1, attn=False):
+    return EDMDenoiser(UNet(in_ch=in_ch, channels=tuple(channels), emb_dim=emb_dim, attn=attn))
 
 
 def arch_string(model):
     """e.g. "edm-unet ch=16-32-64 emb=128 params=338289"; " in_ch=3" is added
-    for images with other than one channel (so one-channel recipes read as
-    they always have)."""
+    for images with other than one channel and " attn=mid" with the middle
+    self-attention (so recipes without them read as they always have)."""
     net = model.net
     extra = "" if getattr(net, "in_ch", 1) == 1 else " in_ch=%d" % net.in_ch
+    extra += " attn=mid" if getattr(net, "attn", False) else ""
     return "edm-unet ch=%s emb=%d%s params=%d" % (
         "-".join(str(c) for c in net.channels), net.emb_dim, extra, count_params(model))
 
@@ -304,12 +336,13 @@ if __name__ == "__main__":
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--shape", default="1x28x28", help="CxHxW, e.g. 3x32x32")
+    ap.add_argument("--attn", action="store_true", help="self-attention between the middle blocks")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     in_ch, h, w = (int(v) for v in a.shape.split("x"))
     check_spatial(h, w)
-    m = build(tuple(int(v) for v in a.channels.split("-")), a.emb, in_ch=in_ch)
+    m = build(tuple(int(v) for v in a.channels.split("-")), a.emb, in_ch=in_ch, attn=a.attn)
     print(arch_string(m))
     opt = torch.optim.Adam(m.parameters(), lr=1e-4)
     x = torch.rand(a.batch, in_ch, h, w) * 2 - 1

@@ -274,7 +274,7 @@ def export_ckpt(ckpt_path, out, use_ema=True, opset=DEFAULT_OPSET):
     ck = torch.load(ckpt_path, map_location="cpu")
     a = ck["args"]
     shape = tuple(a.get("shape", (1, 28, 28)))  # recorded since NPY/colour data
-    model = edm.build(tuple(a["channels"]), a["emb"], in_ch=shape[0])
+    model = edm.build(tuple(a["channels"]), a["emb"], in_ch=shape[0], attn=a.get("attn", False))
     model.load_state_dict(ck["ema"] if use_ema else ck["model"])
     meta = ck["meta"]
     return export_onnx(model, out, shape=shape, dataset=meta["dataset"],

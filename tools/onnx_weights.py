@@ -48,12 +48,17 @@ def widths(sd):
     return (c0, c1, c2), sd["net.emb.0.weight"].shape[0]
 
 
+def has_attn(sd):
+    """Whether the weights include the middle self-attention (edm.SelfAttention)."""
+    return "net.mid_attn.qkv.weight" in sd
+
+
 def load(path):
     """The ONNX model at path as an eval-mode edm.EDMDenoiser (float32)."""
     model = onnx.load(path)
     sd = state_dict_from_onnx(model)
     channels, emb = widths(sd)
-    net = edm.build(channels, emb, in_ch=sd["net.conv_in.weight"].shape[1])
+    net = edm.build(channels, emb, in_ch=sd["net.conv_in.weight"].shape[1], attn=has_attn(sd))
     want = set(net.state_dict())
     missing, extra = want - set(sd), set(sd) - want
     if missing or extra:

@@ -30,6 +30,7 @@ import edm  # noqa: E402
 import export  # noqa: E402
 import npy  # noqa: E402
 import onnx_ref  # noqa: E402
+import onnx_weights  # noqa: E402
 import train  # noqa: E402
 
 torch.set_num_threads(1)
@@ -434,6 +435,48 @@ class TestTrainSmoke(unittest.TestCase):
             self.run_train(base + ["--out", os.path.join(self.d, "d"), "--init-onnx", a_model] + wide)
         self.assertIn("--init-onnx", str(cm.exception))
         self.assertIn("channels 8-16-16", str(cm.exception))
+
+    def test_attn(self):
+        # The middle self-attention trains, exports (the ONNX graph matches
+        # PyTorch), is named in the recipe and reads back through
+        # onnx_weights; a run without it cannot continue from it.
+        rng = np.random.default_rng(3)
+        tr, te = os.path.join(self.d, "train.npy"), os.path.join(self.d, "test.npy")
+        imgs = rng.integers(0, 256, size=(24, 8, 8, 3), dtype=np.uint8)
+        np.save(tr, imgs)
+        np.save(te, imgs[:6])
+        base = ["--images", tr, "--test-images", te, "--dataset-name", "tiny-rgb", "--baseline-k", "2"]
+        out = os.path.join(self.d, "attn")
+        self.run_train(base + ["--out", out, "--attn", "--lr", "1e-2"] + self.COMMON)
+        path = os.path.join(out, "model.onnx")
+        self.assertIn("attn=mid", export.metadata(path)["recipe"])
+        with open(os.path.join(out, "quality.json")) as f:
+            self.assertLess(json.load(f)["onnx_max_abs_diff"], 1e-4)
+        net = onnx_weights.load(path)
+        self.assertIsNotNone(net.net.mid_attn)
+        # lr 1e-2 for 3 steps moves the zero-initialised projection
+        self.assertGreater(float(net.net.mid_attn.proj.weight.abs().max()), 0)
+        x = torch.from_numpy(rng.normal(size=(2, 3, 8, 8)).astype(np.float32))
+        sig = torch.tensor([0.3, 3.0])
+        with torch.inference_mode():
+            got = net(x, sig).numpy()
+        want = onnx_ref.run(path, {"x": x.numpy(), "sigma": sig.numpy()})["denoised"]
+        self.assertLess(float(np.abs(got - want).max()), 1e-4)
+        with self.assertRaises(SystemExit) as cm:
+            self.run_train(base + ["--out", os.path.join(self.d, "b"), "--init-onnx", path] + self.COMMON)
+        self.assertIn("attn True", str(cm.exception))
+        # The other way round, the attention starts as the identity: with a
+        # tiny learning rate the continued model is the plain one.
+        plain = os.path.join(self.d, "plain")
+        self.run_train(base + ["--out", plain] + self.COMMON)
+        grown = os.path.join(self.d, "grown")
+        log = self.run_train(base + ["--out", grown, "--attn", "--lr", "1e-30",
+                                     "--init-onnx", os.path.join(plain, "model.onnx")] + self.COMMON)
+        self.assertIn("starts as the identity", log)
+        a, b = (onnx_ref.run(os.path.join(d, "model.onnx"), {"x": x.numpy(), "sigma": sig.numpy()})["denoised"]
+                for d in (plain, grown))
+        self.assertLess(float(np.abs(a - b).max()), 1e-5)
+        self.assertIn("attn=mid", export.metadata(os.path.join(grown, "model.onnx"))["recipe"])
 
     def test_idx_legacy_checkpoint(self):
         # A checkpoint written before shape/sigma_dist were recorded resumes as

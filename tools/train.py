@@ -55,10 +55,10 @@ EVAL_SEED = 12345
 # --sigma-dist cover: [sigma_lo, sigma_hi] joined with this one).
 SIGMA_MIN, SIGMA_MAX = edm.SigmaDist("edm").sigma_range()
 # Values a checkpoint made before an argument was recorded was made with.
-LEGACY_ARGS = {"shape": [1, 28, 28], "sigma_dist": {"kind": "edm"}}
+LEGACY_ARGS = {"shape": [1, 28, 28], "sigma_dist": {"kind": "edm"}, "attn": False}
 # Arguments a checkpoint must agree with to be resumed.
 RESUME_KEYS = ("channels", "emb", "batch", "seed", "classes", "dataset_name", "shape", "n_train", "sigma_dist",
-               "init_onnx")
+               "init_onnx", "attn")
 
 
 def log(msg):
@@ -108,6 +108,8 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--channels", default="-".join(map(str, edm.DEFAULT_CHANNELS)))
     ap.add_argument("--emb", type=int, default=edm.DEFAULT_EMB)
+    ap.add_argument("--attn", action="store_true",
+                    help="self-attention between the two middle blocks (edm.SelfAttention)")
     ap.add_argument("--ckpt-every", type=float, default=120.0, help="seconds between checkpoints")
     ap.add_argument("--log-every", type=float, default=30.0, help="seconds between progress lines")
     ap.add_argument("--threads", type=int, default=1)
@@ -168,7 +170,7 @@ def parse_args(argv=None):
     return a
 
 
-def load_init(path, channels, emb, shape):
+def load_init(path, channels, emb, shape, attn):
     """The weights of the exported model at path (tools/onnx_weights.py reads
     them back from the graph) as a state_dict, with its dataset and the steps
     its recipe records. Exits unless its architecture is the one asked for."""
@@ -177,10 +179,15 @@ def load_init(path, channels, emb, shape):
     import onnx_weights
     m = onnx.load(path)
     sd = onnx_weights.state_dict_from_onnx(m)
-    got = onnx_weights.widths(sd) + (sd["net.conv_in.weight"].shape[1],)
-    if got != (tuple(channels), emb, shape[0]):
-        raise SystemExit("--init-onnx %s: channels %s, emb %d, %d input channels; this run wants %s, %d, %d" % (
-            path, "-".join(map(str, got[0])), got[1], got[2], "-".join(map(str, channels)), emb, shape[0]))
+    got = onnx_weights.widths(sd) + (sd["net.conv_in.weight"].shape[1], onnx_weights.has_attn(sd))
+    # A model without the middle attention can start one with it: the new
+    # block starts as the identity (its projection is zero), so the network
+    # starts as the exported function.
+    if got[:3] != (tuple(channels), emb, shape[0]) or (got[3] and not attn):
+        raise SystemExit("--init-onnx %s: channels %s, emb %d, %d input channels, attn %s; "
+                         "this run wants %s, %d, %d, %s" % (
+                             path, "-".join(map(str, got[0])), got[1], got[2], got[3],
+                             "-".join(map(str, channels)), emb, shape[0], attn))
     meta = {p.key: p.value for p in m.metadata_props}
     steps = re.search(r"steps=(\d+)", meta.get("recipe", ""))
     return {"state": {k: torch.from_numpy(np.array(v, dtype=np.float32))
@@ -213,11 +220,11 @@ class Trainer:
         except ValueError as e:
             raise SystemExit("%s: %s" % (a.images, e))
         self._eval = None
-        self.init = load_init(a.init_onnx, self.channels, a.emb, self.shape) if a.init_onnx else None
+        self.init = load_init(a.init_onnx, self.channels, a.emb, self.shape, a.attn) if a.init_onnx else None
         log("train set %s: %d images %s" % (self.dataset, len(self.x), self.shape))
         torch.manual_seed(a.seed)
-        self.model = edm.build(self.channels, a.emb, in_ch=self.shape[0])
-        self.ema = edm.build(self.channels, a.emb, in_ch=self.shape[0])
+        self.model = edm.build(self.channels, a.emb, in_ch=self.shape[0], attn=a.attn)
+        self.ema = edm.build(self.channels, a.emb, in_ch=self.shape[0], attn=a.attn)
         self.ema.load_state_dict(self.model.state_dict())
         for p in self.ema.parameters():
             p.requires_grad_(False)
@@ -283,7 +290,7 @@ class Trainer:
                 "seed": a.seed, "classes": a.classes, "dataset_name": a.dataset_name,
                 "images": a.images, "warmup": a.warmup, "lr_final": a.lr_final, "ema": a.ema,
                 "shape": list(self.shape), "n_train": len(self.x), "sigma_dist": self.dist.args(),
-                "init_onnx": self.init["recipe"] if self.init else None}
+                "init_onnx": self.init["recipe"] if self.init else None, "attn": a.attn}
 
     def save(self):
         os.makedirs(self.a.ckpt_dir, exist_ok=True)
@@ -298,9 +305,13 @@ class Trainer:
     def load(self):
         if not os.path.exists(self.ckpt_path):
             if self.init:
-                self.model.load_state_dict(self.init["state"])
-                self.ema.load_state_dict(self.init["state"])
-                log("starting from the weights of %s" % self.a.init_onnx)
+                for m in (self.model, self.ema):
+                    missing, unexpected = m.load_state_dict(self.init["state"], strict=False)
+                    if unexpected or any(not k.startswith("net.mid_attn.") for k in missing):
+                        raise SystemExit("--init-onnx %s: weights missing %s, unexpected %s" % (
+                            self.a.init_onnx, sorted(missing), sorted(unexpected)))
+                log("starting from the weights of %s%s" % (
+                    self.a.init_onnx, " (the new middle attention starts as the identity)" if missing else ""))
             return False
         ck = torch.load(self.ckpt_path, map_location="cpu")
         old, new = ck["args"], self.state_args()
