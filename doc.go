@@ -16,8 +16,8 @@
 //     Gaussian mixture of package denoise/gmm). A Model owns its resources
 //     until Close.
 //   - Fit a Detector on ID images only. Options choose the method (package
-//     method: by default the recommended combination of EigenScore with
-//     three other detectors; the paper's EigenScore alone, or a baseline,
+//     method: by default the recommended one, the paper's EigenScore; the
+//     combination of EigenScore with three other detectors, or a baseline,
 //     on request), the estimator preset, the noise levels, the ID
 //     acceptance rate and the seed; nil Options are a sensible default.
 //   - Score new images with the Detector and the same Model: a score, a

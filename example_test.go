@@ -30,9 +30,9 @@ func Example() {
 		}
 		return ds.Head(n)
 	}
-	// nil options: the recommended detector (EigenScore combined with three
-	// other detectors, 122 NFEs per image with the fast preset),
-	// conformal thresholds at 95% ID acceptance, seed 0.
+	// nil options: the recommended detector (EigenScore, 100 NFEs per
+	// image with the fast preset), conformal thresholds at 95% ID
+	// acceptance, seed 0.
 	det, err := eigenscore.Fit(ctx, m, load("fashion-mnist", data.Train, 100), nil)
 	if err != nil {
 		log.Fatal(err)
@@ -69,7 +69,7 @@ func Example() {
 	fmt.Printf("%d features, from %s to %s\n", len(names), names[0], names[len(names)-1])
 	fmt.Println("MNIST digits have smaller p-values than Fashion-MNIST images:", meanP("mnist") < meanP("fashion-mnist"))
 	// Output:
-	// combined fitted on 100 images, threshold at 95% ID acceptance
-	// 17 features, from eig(σ=0.342) to deps^3
+	// eigenscore fitted on 100 images, threshold at 95% ID acceptance
+	// 5 features, from eig(σ=0.342) to eig(σ=1.24)
 	// MNIST digits have smaller p-values than Fashion-MNIST images: true
 }

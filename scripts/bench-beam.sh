@@ -12,7 +12,7 @@ DET=${DET:-$OUT/fm-detector.json}
 DATA=${EIGENSCORE_DATA:-data-cache}
 mkdir -p "$OUT/in"
 [ -s bin/eigenscore-beam ] || (cd beam && go build -o ../bin/eigenscore-beam ./cmd/eigenscore-beam)
-[ -s "$DET" ] || bin/eigenscore fit -q --id fashion-mnist --n 300 --out "$DET"
+[ -s "$DET" ] || bin/eigenscore fit -q --method combined --id fashion-mnist --n 300 --out "$DET"
 
 # N test images, half Fashion-MNIST (ID) and half MNIST (OOD), as one uint8 .npy file.
 /usr/bin/python3 - "$DATA" "$N" "$OUT/in/mixed.npy" <<'PY'

@@ -10,7 +10,7 @@ PORT=${PORT:-18080}
 ADDR=127.0.0.1:$PORT
 DET=${DET:-$OUT/fm-detector.json}
 mkdir -p "$OUT"
-[ -s "$DET" ] || bin/eigenscore fit -q --id fashion-mnist --n 200 --preset fast --out "$DET"
+[ -s "$DET" ] || bin/eigenscore fit -q --method combined --id fashion-mnist --n 200 --preset fast --out "$DET"
 
 pid=""
 start() { # start the server with extra flags; waits until it is ready

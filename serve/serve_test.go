@@ -119,7 +119,7 @@ func TestScoreJSON(t *testing.T) {
 		all = append(all, im...)
 	}
 	checkResults(t, resp.Results, f.want(t, all))
-	if len(resp.FeatureNames) != 15 || resp.Method != "combined" { // the default method: 3 spectra, 6 errors, 6 path statistics
+	if len(resp.FeatureNames) != 3 || resp.Method != "eigenscore" { // the default method: one eigenvalue per level
 		t.Errorf("response names %v, method %q", resp.FeatureNames, resp.Method)
 	}
 
@@ -308,7 +308,7 @@ func TestOpenInferenceProtocol(t *testing.T) {
 	json.Unmarshal(resp.Outputs[1].Data, &pvalues)
 	if resp.ModelName != "fm" || resp.ID != "r1" || len(resp.Outputs) != 4 || resp.Outputs[0].Name != "score" ||
 		len(scores) != 2 || scores[0] != want[0].Score || scores[1] != want[1].Score || len(pvalues) != 2 || pvalues[1] != want[1].PValue ||
-		fmt.Sprint(resp.Outputs[3].Shape) != "[2 15]" {
+		fmt.Sprint(resp.Outputs[3].Shape) != "[2 3]" {
 		t.Errorf("infer response %s", b)
 	}
 	u8 := make([]int, 784)

@@ -86,7 +86,7 @@ func newFitCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&id, "id", "fashion-mnist", "in-distribution dataset (its training split; name[:classes], a file, or a folder of PNG/JPEG images)")
 	cmd.Flags().IntVar(&n, "n", 1000, "ID training images to fit on")
 	cmd.Flags().StringVar(&split, "split", "train", "split of a named ID set to fit on: train, or test for images a denoiser trained on the train split has not seen (its conformal thresholds need such images once it has memorised its training set)")
-	cmd.Flags().StringVar(&meth, "method", string(method.Combined), "detection method (combined is the recommended one, see docs/results.md): "+joinMethods())
+	cmd.Flags().StringVar(&meth, "method", string(method.EigenScore), "detection method (eigenscore is the recommended one, see docs/results.md): "+joinMethods())
 	cmd.Flags().IntVar(&opts.Draws, "draws", 0, "noise draws per image and level (default: the preset's)")
 	cmd.Flags().IntVar(&opts.Probes, "probes", 4, "Hutchinson probes per image and σ (trace method)")
 	cmd.Flags().StringVar(&den, "denoiser", "", "denoiser: gmm, a path to an ONNX model, or empty for the shipped network trained on --id")
