@@ -39,7 +39,7 @@ func readExplanation(t *testing.T, base string) explainFile {
 	if b := m.Bounds(); b.Dx() < 600 || b.Dy() < 600 {
 		t.Errorf("%s.png is %v, too small for a row per σ", base, b)
 	}
-	if e.Explanation == nil || len(e.Explanation.Levels) != 5 || len(e.Features) != 17 { // combined: 5 spectra, 6 errors, 6 path statistics
+	if e.Explanation == nil || len(e.Explanation.Levels) != 5 || len(e.Features) != 5 { // eigenscore, the default: one eigenvalue per level
 		t.Fatalf("%s.json: %d features, explanation %+v", base, len(e.Features), e.Explanation)
 	}
 	return e
