@@ -402,16 +402,21 @@ class TestTrainSmoke(unittest.TestCase):
         with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
             train.parse_args(args + ["--classes", "0-4"])
 
+    def tiny_rgb(self, rng):
+        """Writes 24 random 8x8 RGB training images (the first 6 also the
+        test split) and returns the data arguments of train.py for them."""
+        tr, te = os.path.join(self.d, "train.npy"), os.path.join(self.d, "test.npy")
+        imgs = rng.integers(0, 256, size=(24, 8, 8, 3), dtype=np.uint8)
+        np.save(tr, imgs)
+        np.save(te, imgs[:6])
+        return ["--images", tr, "--test-images", te, "--dataset-name", "tiny-rgb", "--baseline-k", "2"]
+
     def test_init_onnx(self):
         # A run started from an exported model's weights (a tiny learning
         # rate keeps them) exports the same function; another architecture
         # is refused by name.
         rng = np.random.default_rng(2)
-        tr, te = os.path.join(self.d, "train.npy"), os.path.join(self.d, "test.npy")
-        imgs = rng.integers(0, 256, size=(24, 8, 8, 3), dtype=np.uint8)
-        np.save(tr, imgs)
-        np.save(te, imgs[:6])
-        base = ["--images", tr, "--test-images", te, "--dataset-name", "tiny-rgb", "--baseline-k", "2"]
+        base = self.tiny_rgb(rng)
         a_out = os.path.join(self.d, "a")
         self.run_train(base + ["--out", a_out] + self.COMMON)
         a_model = os.path.join(a_out, "model.onnx")
@@ -441,11 +446,7 @@ class TestTrainSmoke(unittest.TestCase):
         # PyTorch), is named in the recipe and reads back through
         # onnx_weights; a run without it cannot continue from it.
         rng = np.random.default_rng(3)
-        tr, te = os.path.join(self.d, "train.npy"), os.path.join(self.d, "test.npy")
-        imgs = rng.integers(0, 256, size=(24, 8, 8, 3), dtype=np.uint8)
-        np.save(tr, imgs)
-        np.save(te, imgs[:6])
-        base = ["--images", tr, "--test-images", te, "--dataset-name", "tiny-rgb", "--baseline-k", "2"]
+        base = self.tiny_rgb(rng)
         out = os.path.join(self.d, "attn")
         self.run_train(base + ["--out", out, "--attn", "--lr", "1e-2"] + self.COMMON)
         path = os.path.join(out, "model.onnx")
