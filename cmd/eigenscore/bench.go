@@ -68,18 +68,16 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Example: `  eigenscore bench --preset fast,default --id fashion-mnist --ood mnist --n 100 --json bench.json`,
 		RunE:    func(cmd *cobra.Command, args []string) error { return b.run(cmd) },
 	}
-	presets, id, ood, den, js, agreeWith := &b.presets, &b.id, &b.ood, &b.den, &b.js, &b.agreeWith
-	n, seed, levels, batch := &b.n, &b.seed, &b.levels, &b.batch
-	levels.register(cmd, "100:300:50")
-	cmd.Flags().StringSliceVar(presets, "preset", []string{"fast", "default"}, "presets to compare: "+strings.Join(eigenscore.PresetNames(), ", "))
-	cmd.Flags().StringVar(id, "id", "fashion-mnist", "ID dataset")
-	cmd.Flags().StringVar(ood, "ood", "mnist", "OOD dataset")
-	cmd.Flags().StringVar(den, "denoiser", "", "denoiser (default: the shipped model of --id)")
-	cmd.Flags().IntVar(n, "n", 100, "images per set")
-	cmd.Flags().IntVar(batch, "batch", 32, "problems per denoiser call (each 2k images)")
-	cmd.Flags().Uint64Var(seed, "seed", 1, "random seed")
-	cmd.Flags().StringVar(js, "json", "", "write the measurements as JSON")
-	cmd.Flags().StringVar(agreeWith, "agree-with", "", "also rank-correlate each preset's scores of the ID fit and ID test images with this preset's (e.g. reference; through the feature cache)")
+	b.levels.register(cmd, "100:300:50")
+	cmd.Flags().StringSliceVar(&b.presets, "preset", []string{"fast", "default"}, "presets to compare: "+strings.Join(eigenscore.PresetNames(), ", "))
+	cmd.Flags().StringVar(&b.id, "id", "fashion-mnist", "ID dataset")
+	cmd.Flags().StringVar(&b.ood, "ood", "mnist", "OOD dataset")
+	cmd.Flags().StringVar(&b.den, "denoiser", "", "denoiser (default: the shipped model of --id)")
+	cmd.Flags().IntVar(&b.n, "n", 100, "images per set")
+	cmd.Flags().IntVar(&b.batch, "batch", 32, "problems per denoiser call (each 2k images)")
+	cmd.Flags().Uint64Var(&b.seed, "seed", 1, "random seed")
+	cmd.Flags().StringVar(&b.js, "json", "", "write the measurements as JSON")
+	cmd.Flags().StringVar(&b.agreeWith, "agree-with", "", "also rank-correlate each preset's scores of the ID fit and ID test images with this preset's (e.g. reference; through the feature cache)")
 	return cmd
 }
 

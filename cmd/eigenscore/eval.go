@@ -34,7 +34,7 @@ type evalCmd struct {
 
 func newEvalCmd(g *globals) *cobra.Command {
 	e := &evalCmd{g: g}
-	est, levels, cfg := &e.est, &e.levels, &e.cfg
+	cfg := &e.cfg
 	cmd := &cobra.Command{
 		Use:   "eval",
 		Short: "Evaluate OOD detection on an ID/OOD pair: spectra, detector fitted on ID training images, metrics",
@@ -42,10 +42,8 @@ func newEvalCmd(g *globals) *cobra.Command {
   eigenscore eval --id fashion-mnist:0-4 --ood fashion-mnist:5-9 --denoiser gmm --n 100`,
 		RunE: func(cmd *cobra.Command, args []string) error { return e.run(cmd) },
 	}
-	est.register(cmd, "default")
-	levels.register(cmd, "100:300:50")
-	agg, out, methods, protocol, noCache := &e.agg, &e.out, &e.methods, &e.protocol, &e.noCache
-	suiteName, csvOut, htmlOut := &e.suiteName, &e.csvOut, &e.htmlOut
+	e.est.register(cmd, "default")
+	e.levels.register(cmd, "100:300:50")
 	cmd.Flags().StringVar(&cfg.ID, "id", "fashion-mnist", "in-distribution dataset: name[:classes], a file (IDX, .npy, CIFAR-10 .bin, SVHN .mat) or a folder of PNG/JPEG images; a file or folder is split into disjoint fit and test images")
 	cmd.Flags().StringVar(&cfg.OOD, "ood", "mnist", "out-of-distribution dataset (the same kinds as --id)")
 	cmd.Flags().StringVar(&cfg.Denoiser, "denoiser", "", "denoiser: gmm, a path to an ONNX model, or empty for the shipped network trained on --id")
@@ -53,20 +51,20 @@ func newEvalCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&cfg.FitN, "fit-n", 0, "ID training images to fit the detector on (default: --n)")
 	cmd.Flags().StringVar((*string)(&cfg.FitSplit), "fit-split", "train", "split of a named ID set to fit on: train, or test to fit on held-out images (disjoint from the ID test images), for a denoiser trained on the train split")
 	cmd.Flags().IntVar(&cfg.Draws, "draws", 0, "noise draws per image and level (default: the preset's, e.g. reference 20, default 5)")
-	cmd.Flags().StringVar(agg, "aggregation", "mean", "aggregation over draws: mean, median or all")
+	cmd.Flags().StringVar(&e.agg, "aggregation", "mean", "aggregation over draws: mean, median or all")
 	cmd.Flags().Float64Var(&cfg.Acceptance, "acceptance", 0.95, "ID acceptance rate for the detection threshold")
 	cmd.Flags().IntVar(&cfg.Bootstrap, "bootstrap", 1000, "bootstrap resamples for 95% confidence intervals (0: none)")
 	cmd.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed (data sampling and noise draws)")
-	cmd.Flags().StringVar(out, "json", "", "write results as JSON to this file")
-	cmd.Flags().StringVar(methods, "methods", "", "comma-separated methods to run (default all): "+joinMethods())
+	cmd.Flags().StringVar(&e.out, "json", "", "write results as JSON to this file")
+	cmd.Flags().StringVar(&e.methods, "methods", "", "comma-separated methods to run (default all): "+joinMethods())
 	cmd.Flags().IntVar(&cfg.Probes, "probes", 4, "Hutchinson probes per image and σ for the trace method")
-	cmd.Flags().StringVar(protocol, "protocol", string(eval.Deploy), "deploy (everything from ID data) or paper (EigenScore window and aggregation chosen on OOD validation data; all methods reported on the test halves)")
-	cmd.Flags().StringVar(suiteName, "suite", "", "run a suite of pairs instead of --id/--ood: "+strings.Join(eval.SuiteNames(), ", "))
-	cmd.Flags().StringVar(csvOut, "csv", "", "write one CSV row per (pair, method) to this file")
-	cmd.Flags().StringVar(htmlOut, "report", "", "write a self-contained HTML report with plots to this file")
+	cmd.Flags().StringVar(&e.protocol, "protocol", string(eval.Deploy), "deploy (everything from ID data) or paper (EigenScore window and aggregation chosen on OOD validation data; all methods reported on the test halves)")
+	cmd.Flags().StringVar(&e.suiteName, "suite", "", "run a suite of pairs instead of --id/--ood: "+strings.Join(eval.SuiteNames(), ", "))
+	cmd.Flags().StringVar(&e.csvOut, "csv", "", "write one CSV row per (pair, method) to this file")
+	cmd.Flags().StringVar(&e.htmlOut, "report", "", "write a self-contained HTML report with plots to this file")
 	cmd.Flags().IntVar(&cfg.Examples, "examples", 2, "ID and OOD images per pair whose eigenvectors the report shows")
 	cmd.Flags().IntVar(&cfg.Tails, "tails", 3, "most and least OOD test images per set (deploy protocol) the report explains with a panel each (0: none)")
-	cmd.Flags().BoolVar(noCache, "no-cache", false, "do not read or write the per-image feature cache")
+	cmd.Flags().BoolVar(&e.noCache, "no-cache", false, "do not read or write the per-image feature cache")
 	return cmd
 }
 
