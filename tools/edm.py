@@ -131,7 +131,6 @@ class UNet(nn.Module):
         self.channels = tuple(channels)
         self.emb_dim = emb_dim
         self.in_ch = in_ch
-        self.attn = bool(attn)
         self.fourier = FourierEmbedding(num_freqs=32)
         self.emb = nn.Sequential(
             nn.Linear(64, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim), nn.SiLU())
@@ -318,7 +317,7 @@ def arch_string(model):
     self-attention (so recipes without them read as they always have)."""
     net = model.net
     extra = "" if getattr(net, "in_ch", 1) == 1 else " in_ch=%d" % net.in_ch
-    extra += " attn=mid" if getattr(net, "attn", False) else ""
+    extra += " attn=mid" if getattr(net, "mid_attn", None) is not None else ""
     return "edm-unet ch=%s emb=%d%s params=%d" % (
         "-".join(str(c) for c in net.channels), net.emb_dim, extra, count_params(model))
 
